@@ -1,0 +1,205 @@
+package chat.auth;
+
+import chat.protocol.Addresses;
+import chat.protocol.AvatarUrls;
+import chat.protocol.LoginOutcome;
+import chat.protocol.OwnerCommands;
+import chat.protocol.RegisterOutcome;
+import chat.protocol.Rules;
+import chat.store.UserStore;
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.WorkerExecutor;
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.json.JsonObject;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Users, passwords, tokens and sessions. Its event-bus API ({@link Addresses#REGISTER},
+ * {@link Addresses#LOGIN}) is how the listeners register and log users in; password hashing runs
+ * on a bounded worker pool, never on an event loop, so a login storm queues instead of stalling
+ * the loops. Replies carry an outcome name; each listener turns it into its own wire shape.
+ */
+public final class AuthVerticle extends VerticleBase {
+
+  private static final Logger log = LoggerFactory.getLogger(AuthVerticle.class);
+
+  /** The request field that names the socket connection asking to log in; absent for HTTP. */
+  public static final String SESSION_OWNER = "sessionOwner";
+  public static final String SESSION_CONNECTION = "sessionConnection";
+
+  private final UserStore users;
+  private final PasswordHasher hasher;
+  private final WorkerExecutor hashing;
+  private final TokenStore tokens;
+  private final SessionRegistry sessions;
+  private final String avatarDir;
+  private final long purgeIntervalMillis;
+
+  public AuthVerticle(UserStore users, PasswordHasher hasher, WorkerExecutor hashing, TokenStore tokens,
+      SessionRegistry sessions, String avatarDir, long purgeIntervalMillis) {
+    this.users = users;
+    this.hasher = hasher;
+    this.hashing = hashing;
+    this.tokens = tokens;
+    this.sessions = sessions;
+    this.avatarDir = avatarDir;
+    this.purgeIntervalMillis = purgeIntervalMillis;
+  }
+
+  @Override
+  public Future<?> start() {
+    vertx.setPeriodic(purgeIntervalMillis, id -> tokens.purgeExpired().onSuccess(n -> {
+      if (n > 0) {
+        log.debug("Purged {} expired token(s)", n);
+      }
+    }));
+    return Future.all(
+        vertx.eventBus().<JsonObject>consumer(Addresses.REGISTER, this::register).completion(),
+        vertx.eventBus().<JsonObject>consumer(Addresses.LOGIN, this::login).completion());
+  }
+
+  // ---- registration: username, then avatar, then password, then the database (§2) ----
+
+  private void register(Message<JsonObject> msg) {
+    JsonObject body = msg.body();
+    Object username = body.getValue("username");
+    Object avatar = body.getValue("avatar");
+    Object password = body.getValue("password");
+    Future<RegisterOutcome> outcome;
+    if (!Rules.isValidUsername(username)) {
+      outcome = Future.succeededFuture(RegisterOutcome.BAD_USERNAME);
+    } else if (!Rules.isDefaultAvatar(avatar) && !Rules.isValidAvatar(avatar)) {
+      outcome = Future.succeededFuture(RegisterOutcome.BAD_AVATAR);
+    } else if (!Rules.isValidPassword(password)) {
+      outcome = Future.succeededFuture(RegisterOutcome.BAD_PASSWORD);
+    } else {
+      String avatarFile = Rules.isDefaultAvatar(avatar) ? Rules.DEFAULT_AVATAR : (String) avatar;
+      outcome = createUser((String) username, (String) password, avatarFile);
+    }
+    outcome.onComplete(r -> msg.reply(new JsonObject().put("outcome", r.succeeded()
+        ? r.result().name() : RegisterOutcome.DATABASE_ERROR.name())));
+  }
+
+  private Future<RegisterOutcome> createUser(String username, String password, String avatarFile) {
+    // a taken name is answered before paying for a hash; the insert still enforces uniqueness
+    return users.exists(username).compose(taken -> {
+      if (taken) {
+        return Future.succeededFuture(RegisterOutcome.NAME_TAKEN);
+      }
+      return hash(password)
+          .compose(hash -> users.insert(username, hash, avatarFile))
+          .compose(created -> {
+            if (!created) {
+              return Future.succeededFuture(RegisterOutcome.NAME_TAKEN);
+            }
+            log.info("Registered user {}", username);
+            return vertx.fileSystem().mkdirs(avatarDir + "/" + username)
+                .otherwise(err -> {
+                  log.warn("Could not create the avatar folder of {}: {}", username, err.getMessage());
+                  return null;
+                })
+                .map(RegisterOutcome.CREATED);
+          });
+    }).recover(err -> {
+      log.error("Registration failed on the database: {}", err.toString());
+      return Future.succeededFuture(RegisterOutcome.DATABASE_ERROR);
+    });
+  }
+
+  // ---- login: credentials first, then the one-session rule (§3.2, §4.3) ----
+
+  private void login(Message<JsonObject> msg) {
+    JsonObject body = msg.body();
+    String owner = body.getString(SESSION_OWNER);
+    SessionRef ref = owner == null ? null : new SessionRef(owner, body.getLong(SESSION_CONNECTION));
+    Object username = body.getValue("username");
+    Object password = body.getValue("password");
+    Object token = body.getValue("token");
+
+    Future<JsonObject> result;
+    if (password != null) {
+      result = checkPassword(username, password).compose(holder -> holder == null
+          ? outcome(LoginOutcome.BAD_CREDENTIALS)
+          : openSession(holder, null, ref));
+    } else if (token != null && ref != null) {
+      result = resume(username, token, ref);
+    } else {
+      result = outcome(LoginOutcome.BAD_CREDENTIALS);
+    }
+    result.onComplete(r -> {
+      if (r.succeeded()) {
+        msg.reply(r.result());
+      } else {
+        log.error("Login failed unexpectedly: {}", r.cause().toString());
+        msg.reply(new JsonObject().put("outcome", LoginOutcome.BAD_CREDENTIALS.name()));
+      }
+    });
+  }
+
+  /** The user when the password is right, else {@code null}. */
+  private Future<TokenStore.Holder> checkPassword(Object username, Object password) {
+    if (!(username instanceof String name) || !(password instanceof String pw) || pw.isEmpty()) {
+      return Future.succeededFuture();
+    }
+    return users.find(name).compose(user -> {
+      if (user == null || user.passwd() == null) {
+        return Future.succeededFuture();
+      }
+      return hashing.executeBlocking(() -> PasswordHasher.verify(pw, user.passwd()), false).compose(ok -> {
+        if (!ok) {
+          return Future.succeededFuture();
+        }
+        TokenStore.Holder holder = new TokenStore.Holder(user.name(), AvatarUrls.of(user.name(), user.avatar()));
+        if (PasswordHasher.isHash(user.passwd())) {
+          return Future.succeededFuture(holder);
+        }
+        // a plain-text password left by the original server: replace it now
+        return hash(pw).compose(h -> users.replacePassword(user.name(), user.passwd(), h)).map(holder);
+      });
+    });
+  }
+
+  /** §4.3 [ext]: binds a socket by token, without hashing. */
+  private Future<JsonObject> resume(Object username, Object token, SessionRef ref) {
+    if (!(token instanceof String t)) {
+      return outcome(LoginOutcome.INVALID_TOKEN);
+    }
+    return tokens.use(t).compose(holder -> {
+      if (holder == null || (username != null && !holder.username().equals(username))) {
+        return outcome(LoginOutcome.INVALID_TOKEN);
+      }
+      return openSession(holder, t, ref);
+    });
+  }
+
+  /**
+   * For a socket ({@code ref} given): takes the user's one session, atomically. For HTTP: refuses
+   * while the user holds a socket session. Then issues a token, unless resuming with one.
+   */
+  private Future<JsonObject> openSession(TokenStore.Holder holder, String existingToken, SessionRef ref) {
+    Future<SessionRef> contested = ref == null ? sessions.holder(holder.username()) : sessions.bind(holder.username(), ref);
+    return contested.compose(other -> {
+      if (other != null) {
+        // as the original did: probe the holder, so that a dead connection surfaces and closes
+        vertx.eventBus().send(other.owner(), OwnerCommands.ping(other.connection()));
+        return outcome(LoginOutcome.ALREADY_LOGGED_IN);
+      }
+      Future<String> token = existingToken != null ? Future.succeededFuture(existingToken) : tokens.issue(holder);
+      return token.map(t -> {
+        log.info("User {} logged in{}", holder.username(), ref == null ? " over HTTP" : "");
+        return new JsonObject().put("outcome", LoginOutcome.SUCCESS.name()).put("token", t)
+            .put("username", holder.username()).put("avatar", holder.avatarUrl());
+      });
+    });
+  }
+
+  private Future<String> hash(String password) {
+    return hashing.executeBlocking(() -> hasher.hash(password), false);
+  }
+
+  private static Future<JsonObject> outcome(LoginOutcome outcome) {
+    return Future.succeededFuture(new JsonObject().put("outcome", outcome.name()));
+  }
+}

@@ -1,0 +1,94 @@
+package chat.auth;
+
+import chat.protocol.Addresses;
+import chat.protocol.ChatOutcome;
+import chat.protocol.Replies;
+import io.vertx.core.Future;
+import io.vertx.core.eventbus.EventBus;
+
+import java.util.function.LongSupplier;
+
+/**
+ * Accepts chats and heartbeats for both listeners. It runs on the caller's event loop and
+ * answers from the token store and session registry directly: the hot path pays no event-bus
+ * round trip, and an accepted chat is encoded once and published on {@link Addresses#BROADCAST}.
+ */
+public final class ChatService {
+
+  private final EventBus eventBus;
+  private final TokenStore tokens;
+  private final SessionRegistry sessions;
+  private final int maxMessageLength;
+  private final LongSupplier clock;
+
+  public ChatService(EventBus eventBus, TokenStore tokens, SessionRegistry sessions, int maxMessageLength,
+      LongSupplier clock) {
+    this.eventBus = eventBus;
+    this.tokens = tokens;
+    this.sessions = sessions;
+    this.maxMessageLength = maxMessageLength;
+    this.clock = clock;
+  }
+
+  /**
+   * Runs the checks of PROTOCOL.md §4.4 in their documented order and, when they pass,
+   * broadcasts the chat. {@code needsSession}: socket chats need the author to hold a socket
+   * session; HTTP chats don't (§3.3).
+   */
+  public Future<ChatOutcome> chat(Object token, Object message, boolean needsSession) {
+    if (token == null || "".equals(token)) {
+      return Future.succeededFuture(ChatOutcome.MISSING_TOKEN);
+    }
+    if (!(token instanceof String t)) {
+      return Future.succeededFuture(ChatOutcome.INVALID_TOKEN);
+    }
+    return tokens.use(t).compose(holder -> {
+      if (holder == null) {
+        return Future.succeededFuture(ChatOutcome.INVALID_TOKEN);
+      }
+      return sessions.isOnline(holder.username()).map(online -> {
+        if (needsSession && !online) {
+          return ChatOutcome.NOT_LOGGED_IN;
+        }
+        if (!(message instanceof String text)) {
+          return ChatOutcome.MISSING_MESSAGE;
+        }
+        if (text.length() > maxMessageLength && text.codePointCount(0, text.length()) > maxMessageLength) {
+          return ChatOutcome.TOO_LONG;
+        }
+        if (online) {
+          sessions.touch(holder.username());
+        }
+        eventBus.publish(Addresses.BROADCAST,
+            Replies.broadcast(holder.username(), text, holder.avatarUrl(), clock.getAsLong()));
+        return ChatOutcome.SENT;
+      });
+    });
+  }
+
+  /** Whether the token is valid (and refreshes it): for an HTTP chat whose body cannot be read. */
+  public Future<Boolean> checkToken(Object token) {
+    if (!(token instanceof String t) || t.isEmpty()) {
+      return Future.succeededFuture(false);
+    }
+    return tokens.use(t).map(holder -> holder != null);
+  }
+
+  /** §4.6: succeeds when the token is valid and its user holds a socket session; refreshes activity. */
+  public Future<Boolean> heartbeat(Object token) {
+    if (!(token instanceof String t) || t.isEmpty()) {
+      return Future.succeededFuture(false);
+    }
+    return tokens.use(t).compose(holder -> {
+      if (holder == null) {
+        return Future.succeededFuture(false);
+      }
+      return sessions.isOnline(holder.username()).map(online -> {
+        if (online) {
+          sessions.touch(holder.username());
+        }
+        return online;
+      });
+    });
+  }
+}

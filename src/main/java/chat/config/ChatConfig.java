@@ -1,0 +1,123 @@
+package chat.config;
+
+import io.vertx.core.json.JsonObject;
+
+import java.util.Collections;
+import java.util.Map;
+
+/**
+ * The validated configuration. Field names follow the keys of {@code conf/config.json}; see the
+ * README's configuration table for what each one does.
+ */
+public final class ChatConfig {
+
+  public enum HashCost { PRODUCTION, LOW }
+
+  private final Map<String, Object> values;
+
+  public final String host;
+  public final int eventLoops;
+  public final int httpPort;
+  public final int httpInstances;
+  public final int httpMaxBodyBytes;
+  public final int tcpPort;
+  public final int tcpInstances;
+  public final int tcpMaxFrameBytes;
+  public final int tcpMaxPendingBytes;
+  public final String dbUrl;
+  public final String dbUser;
+  public final String dbPassword;
+  public final int dbPoolSize;
+  public final String avatarDir;
+  public final int tokenTtlSeconds;
+  public final HashCost hashCost;
+  public final int hashWorkers;
+  public final int argon2MemoryKiB;
+  public final int argon2Iterations;
+  public final int argon2Parallelism;
+  public final int maxMessageLength;
+  public final int reaperIdleSeconds;
+  public final int reaperIntervalSeconds;
+
+  ChatConfig(Map<String, Object> values) {
+    this.values = Collections.unmodifiableMap(values);
+    host = string("host");
+    eventLoops = integer("vertx.eventLoops", 0, 1024);
+    httpPort = integer("http.port", 0, 65535);
+    httpInstances = integer("http.instances", 0, 1024);
+    httpMaxBodyBytes = integer("http.maxBodyBytes", 1024, Integer.MAX_VALUE);
+    tcpPort = integer("tcp.port", 0, 65535);
+    tcpInstances = integer("tcp.instances", 0, 1024);
+    tcpMaxFrameBytes = integer("tcp.maxFrameBytes", 64, Integer.MAX_VALUE);
+    tcpMaxPendingBytes = integer("tcp.maxPendingBytes", 1024, Integer.MAX_VALUE);
+    dbUrl = string("db.url");
+    dbUser = (String) values.get("db.user");
+    dbPassword = (String) values.get("db.password");
+    dbPoolSize = integer("db.poolSize", 1, 1024);
+    avatarDir = string("avatar.dir");
+    tokenTtlSeconds = integer("auth.tokenTtlSeconds", 1, Integer.MAX_VALUE);
+    hashCost = switch ((String) values.get("auth.hashCost")) {
+      case "production" -> HashCost.PRODUCTION;
+      case "low" -> HashCost.LOW;
+      default -> throw new ConfigException("configuration key 'auth.hashCost' must be 'production' or 'low', got '"
+          + values.get("auth.hashCost") + "'");
+    };
+    hashWorkers = integer("auth.hashWorkers", 0, 1024);
+    argon2MemoryKiB = integer("auth.argon2.memoryKiB", 8, 4 * 1024 * 1024);
+    argon2Iterations = integer("auth.argon2.iterations", 1, 1000);
+    argon2Parallelism = integer("auth.argon2.parallelism", 1, 64);
+    if (argon2MemoryKiB < 8 * argon2Parallelism) {
+      throw new ConfigException("configuration key 'auth.argon2.memoryKiB' must be at least 8 x auth.argon2.parallelism");
+    }
+    maxMessageLength = integer("chat.maxMessageLength", 1, 1 << 20);
+    reaperIdleSeconds = integer("reaper.idleSeconds", 1, Integer.MAX_VALUE);
+    reaperIntervalSeconds = integer("reaper.intervalSeconds", 1, Integer.MAX_VALUE);
+  }
+
+  /** The defaults with some keys replaced (flat keys, e.g. {@code "tcp.port"}); validated. For tests and tools. */
+  public static ChatConfig withOverrides(JsonObject flatOverrides) {
+    Map<String, Object> defaults = ConfigLoader.flatten(ConfigLoader.defaults());
+    JsonObject nested = new JsonObject();
+    flatOverrides.forEach(e -> {
+      String[] parts = e.getKey().split("\\.");
+      JsonObject at = nested;
+      for (int i = 0; i < parts.length - 1; i++) {
+        if (!(at.getValue(parts[i]) instanceof JsonObject)) {
+          at.put(parts[i], new JsonObject());
+        }
+        at = at.getJsonObject(parts[i]);
+      }
+      at.put(parts[parts.length - 1], e.getValue());
+    });
+    return ConfigLoader.resolve(defaults, nested);
+  }
+
+  public int availableEventLoops() {
+    return eventLoops > 0 ? eventLoops : Runtime.getRuntime().availableProcessors();
+  }
+
+  /** Every key with its value, the database password masked: safe to log. */
+  public Map<String, Object> describe() {
+    Map<String, Object> copy = new java.util.LinkedHashMap<>(values);
+    if (!dbPassword.isEmpty()) {
+      copy.put("db.password", "******");
+    }
+    return copy;
+  }
+
+  private String string(String key) {
+    String v = (String) values.get(key);
+    if (v.isBlank()) {
+      throw new ConfigException("configuration key '" + key + "' must not be empty");
+    }
+    return v;
+  }
+
+  private int integer(String key, int min, int max) {
+    int v = (Integer) values.get(key);
+    if (v < min || v > max) {
+      throw new ConfigException("configuration key '" + key + "' must be between " + min + " and " + max + ", got " + v);
+    }
+    return v;
+  }
+}

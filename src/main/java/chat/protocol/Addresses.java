@@ -1,0 +1,19 @@
+package chat.protocol;
+
+/** Event-bus addresses between the verticles. */
+public final class Addresses {
+
+  private Addresses() {
+  }
+
+  /** Request/reply: register a user. Body: the client's JSON object. Reply: {@code {"outcome"}}. */
+  public static final String REGISTER = "chat.auth.register";
+  /** Request/reply: password or token login. Reply: {@code {"outcome","token","username","avatar"}}. */
+  public static final String LOGIN = "chat.auth.login";
+  /** Publish: one accepted chat as the encoded broadcast line (a Buffer), for every TCP verticle. */
+  public static final String BROADCAST = "chat.broadcast";
+  /** Publish: the reaper asks every TCP verticle to close connections that never logged in and went idle. */
+  public static final String SWEEP_UNAUTHENTICATED = "chat.tcp.sweep";
+  /** Prefix of each TCP verticle instance's own address (see SessionRef). */
+  public static final String TCP_OWNER_PREFIX = "chat.tcp.owner.";
+}

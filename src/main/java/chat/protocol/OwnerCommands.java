@@ -1,0 +1,30 @@
+package chat.protocol;
+
+import io.vertx.core.json.JsonObject;
+
+/**
+ * Commands sent to the TCP verticle instance that owns a connection (its address is the
+ * {@code owner} of a SessionRef): the only way another verticle or node touches a socket.
+ */
+public final class OwnerCommands {
+
+  private OwnerCommands() {
+  }
+
+  public static final String OP = "op";
+  public static final String CONNECTION = "connection";
+  public static final String USER = "user";
+
+  /** Write {@code {"type":"ping"}} to the connection, so a dead one surfaces. */
+  public static final String PING = "ping";
+  /** Close the connection's session for idleness, if it is still the user's. */
+  public static final String CLOSE_IDLE = "close-idle";
+
+  public static JsonObject ping(long connection) {
+    return new JsonObject().put(OP, PING).put(CONNECTION, connection);
+  }
+
+  public static JsonObject closeIdle(long connection, String username) {
+    return new JsonObject().put(OP, CLOSE_IDLE).put(CONNECTION, connection).put(USER, username);
+  }
+}

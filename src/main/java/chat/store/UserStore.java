@@ -1,0 +1,211 @@
+package chat.store;
+
+import chat.config.ChatConfig;
+import io.agroal.api.AgroalDataSource;
+import io.agroal.api.configuration.supplier.AgroalDataSourceConfigurationSupplier;
+import io.agroal.api.security.NamePrincipal;
+import io.agroal.api.security.SimplePassword;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.jdbcclient.JDBCPool;
+import io.vertx.sqlclient.Pool;
+import io.vertx.sqlclient.PoolOptions;
+import io.vertx.sqlclient.Row;
+import io.vertx.sqlclient.SqlConnection;
+import io.vertx.sqlclient.Tuple;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+import java.util.function.Predicate;
+
+/**
+ * The {@code users} table, through vertx-jdbc-client over an Agroal pool. The table keeps the
+ * original server's layout, {@code users(name TEXT PRIMARY KEY, passwd TEXT, avatar TEXT DEFAULT
+ * 'default_avatar.png')}; {@code passwd} now holds Argon2id hashes.
+ *
+ * <p>Transactions: vertx-jdbc-client 5.0.x returns a connection to the pool with autocommit off
+ * after {@code withTransaction}/{@code begin()} (VERTX5-NOTES.md), so the one transaction here
+ * uses plain {@code BEGIN IMMEDIATE}/{@code COMMIT} statements on one connection instead.
+ */
+public final class UserStore {
+
+  private static final Logger log = LoggerFactory.getLogger(UserStore.class);
+
+  public record User(String name, String passwd, String avatar) {
+  }
+
+  private final AgroalDataSource dataSource;
+  private final Pool pool;
+
+  private UserStore(AgroalDataSource dataSource, Pool pool) {
+    this.dataSource = dataSource;
+    this.pool = pool;
+  }
+
+  /** Creates the pool. Nothing touches the database until {@link #prepare}. */
+  public static UserStore open(Vertx vertx, ChatConfig config) throws SQLException {
+    boolean sqlite = config.dbUrl.startsWith("jdbc:sqlite:");
+    AgroalDataSource ds = AgroalDataSource.from(new AgroalDataSourceConfigurationSupplier()
+        .connectionPoolConfiguration(cp -> cp
+            .maxSize(config.dbPoolSize)
+            .acquisitionTimeout(Duration.ofSeconds(10))
+            .connectionFactoryConfiguration(cf -> {
+              cf.jdbcUrl(config.dbUrl);
+              if (!config.dbUser.isEmpty()) {
+                cf.principal(new NamePrincipal(config.dbUser));
+              }
+              if (!config.dbPassword.isEmpty()) {
+                cf.credential(new SimplePassword(config.dbPassword));
+              }
+              if (sqlite) {
+                // WAL: readers never block the writer. synchronous=FULL: a registration is on
+                // disk before register_1 is sent. secure_delete: replaced plain-text passwords
+                // are overwritten, not left in free pages.
+                cf.jdbcProperty("journal_mode", "WAL");
+                cf.jdbcProperty("synchronous", "FULL");
+                cf.jdbcProperty("busy_timeout", "5000");
+                cf.jdbcProperty("secure_delete", "true");
+              }
+              return cf;
+            })));
+    Pool pool = JDBCPool.pool(vertx, ds, new PoolOptions().setMaxSize(config.dbPoolSize));
+    return new UserStore(ds, pool);
+  }
+
+  /**
+   * Brings the table to the current layout (creating it, or opening an original server's
+   * {@code usr.db} of the 3.1 or 3.1.3 layout) and replaces every plain-text password with a
+   * hash made by {@code hashOnWorker}.
+   */
+  public Future<Void> prepare(Function<String, Future<String>> hashOnWorker, Predicate<String> isHash) {
+    return ensureTable().compose(v -> hashPlainTextPasswords(hashOnWorker, isHash));
+  }
+
+  private Future<Void> ensureTable() {
+    return pool.query("PRAGMA table_info(users)").execute().compose(rows -> {
+      boolean hasAvatar = false;
+      boolean nameIsKey = false;
+      boolean hasPasswd = false;
+      for (Row r : rows) {
+        String column = r.getString("name");
+        hasAvatar |= "avatar".equals(column);
+        hasPasswd |= "passwd".equals(column);
+        nameIsKey |= "name".equals(column) && r.getInteger("pk") == 1;
+      }
+      if (rows.size() == 0) {
+        return pool.query(createTable("users")).execute().<Void>mapEmpty();
+      }
+      if (hasAvatar && nameIsKey) {
+        return Future.succeededFuture();
+      }
+      if (!hasPasswd) {
+        return Future.failedFuture(new IllegalStateException("table 'users' has no 'passwd' column: not a chat server database"));
+      }
+      log.info("Upgrading table 'users' from the original 3.1 layout (name, passwd) to (name PRIMARY KEY, passwd, avatar)");
+      String copyAvatar = hasAvatar ? "avatar" : "'default_avatar.png'";
+      return inTransaction(c -> c.query(createTable("users_upgraded")).execute()
+          // the 3.1 table had no key: the first row of a duplicated name is the one it logged in with
+          .compose(r -> c.query("INSERT OR IGNORE INTO users_upgraded (name, passwd, avatar) SELECT name, passwd, "
+              + copyAvatar + " FROM users WHERE name IS NOT NULL ORDER BY rowid").execute())
+          .compose(r -> c.query("DROP TABLE users").execute())
+          .compose(r -> c.query("ALTER TABLE users_upgraded RENAME TO users").execute())
+          .mapEmpty());
+    });
+  }
+
+  private static String createTable(String name) {
+    return "CREATE TABLE IF NOT EXISTS " + name
+        + " (name TEXT PRIMARY KEY, passwd TEXT, avatar TEXT DEFAULT 'default_avatar.png')";
+  }
+
+  private Future<Void> inTransaction(Function<SqlConnection, Future<Void>> work) {
+    return pool.withConnection(c -> c.query("BEGIN IMMEDIATE").execute()
+        .compose(begun -> work.apply(c))
+        .compose(
+            done -> c.query("COMMIT").execute().<Void>mapEmpty(),
+            err -> c.query("ROLLBACK").execute().transform(x -> Future.<Void>failedFuture(err))));
+  }
+
+  private Future<Void> hashPlainTextPasswords(Function<String, Future<String>> hashOnWorker, Predicate<String> isHash) {
+    return pool.query("SELECT name, passwd FROM users").execute().compose(rows -> {
+      List<Future<?>> updates = new ArrayList<>();
+      int noPassword = 0;
+      for (Row r : rows) {
+        String name = r.getString(0);
+        String plain = r.getString(1);
+        if (plain == null) {
+          noPassword++;
+        } else if (!isHash.test(plain)) {
+          updates.add(hashOnWorker.apply(plain).compose(hash -> pool
+              .preparedQuery("UPDATE users SET passwd = ? WHERE name = ? AND passwd = ?")
+              .execute(Tuple.of(hash, name, plain))));
+        }
+      }
+      if (noPassword > 0) {
+        log.warn("{} user(s) of the original database have no password and cannot log in", noPassword);
+      }
+      if (updates.isEmpty()) {
+        return Future.succeededFuture();
+      }
+      int count = updates.size();
+      log.info("Replacing {} plain-text password(s) from the original server with Argon2id hashes", count);
+      return Future.all(updates)
+          // rewrite every page and empty the WAL, so no copy of a plain-text password stays on disk
+          .compose(all -> pool.query("PRAGMA wal_checkpoint(TRUNCATE)").execute())
+          .compose(r -> pool.query("VACUUM").execute())
+          .compose(r -> pool.query("PRAGMA wal_checkpoint(TRUNCATE)").execute())
+          .onSuccess(r -> log.info("Replaced {} plain-text password(s); none remain on disk", count))
+          .mapEmpty();
+    });
+  }
+
+  public Future<User> find(String name) {
+    return pool.preparedQuery("SELECT name, passwd, avatar FROM users WHERE name = ?").execute(Tuple.of(name))
+        .map(rows -> {
+          if (rows.size() == 0) {
+            return null;
+          }
+          Row r = rows.iterator().next();
+          return new User(r.getString(0), r.getString(1), r.getString(2));
+        });
+  }
+
+  public Future<Boolean> exists(String name) {
+    return pool.preparedQuery("SELECT 1 FROM users WHERE name = ?").execute(Tuple.of(name)).map(rows -> rows.size() > 0);
+  }
+
+  /** Completes with {@code false} when the name is taken; committed to disk when it completes. */
+  public Future<Boolean> insert(String name, String passwordHash, String avatar) {
+    return pool.preparedQuery("INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)")
+        .execute(Tuple.of(name, passwordHash, avatar))
+        .map(r -> true)
+        .recover(err -> isUniqueViolation(err) ? Future.succeededFuture(false) : Future.failedFuture(err));
+  }
+
+  /** Replaces a password only if it is still {@code expected} (a legacy plain text being upgraded). */
+  public Future<Void> replacePassword(String name, String expected, String passwordHash) {
+    return pool.preparedQuery("UPDATE users SET passwd = ? WHERE name = ? AND passwd = ?")
+        .execute(Tuple.of(passwordHash, name, expected)).mapEmpty();
+  }
+
+  public Future<Void> close() {
+    return pool.close().onComplete(r -> dataSource.close());
+  }
+
+  private static boolean isUniqueViolation(Throwable err) {
+    for (Throwable t = err; t != null; t = t.getCause()) {
+      if (t instanceof SQLException e) {
+        // SQLite: SQLITE_CONSTRAINT (19); PostgreSQL and others: SQLSTATE 23505
+        if (e.getErrorCode() == 19 || "23505".equals(e.getSQLState())) {
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+}

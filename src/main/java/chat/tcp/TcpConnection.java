@@ -1,0 +1,248 @@
+package chat.tcp;
+
+import chat.auth.AuthVerticle;
+import chat.auth.SessionRef;
+import chat.protocol.Addresses;
+import chat.protocol.LoginOutcome;
+import chat.protocol.RegisterOutcome;
+import chat.protocol.Replies;
+import chat.protocol.Reply;
+import chat.protocol.WireJson;
+import io.vertx.core.Future;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.NetSocket;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayDeque;
+
+/**
+ * One TCP client: frames its bytes, handles each message in order (§4.2-§4.6) and holds its
+ * socket session, if any. Lives on its verticle's event loop only.
+ *
+ * <p>Messages are handled strictly one after another: while one waits (a login hashing a
+ * password), the socket is paused and later frames wait, so a pipelined {@code login} then
+ * {@code chat} behaves as if the client had waited for each reply.
+ */
+final class TcpConnection implements JsonFramer.Sink {
+
+  private static final Logger log = LoggerFactory.getLogger(TcpConnection.class);
+
+  /** Markers queued in stream order alongside frames. */
+  private static final Object GARBAGE = new Object();
+  private static final Object TOO_LARGE = new Object();
+
+  private static final DeliveryOptions SLOW_REQUEST = new DeliveryOptions().setSendTimeout(120_000);
+
+  final long id;
+  final NetSocket socket;
+  private final TcpVerticle verticle;
+  private final JsonFramer framer;
+
+  /** The user whose socket session this connection holds, or null. */
+  String user;
+  /** Position in the verticle's list of session holders, -1 when not in it. */
+  int sessionIndex = -1;
+  long lastFrameMillis;
+  private boolean closed;
+  private boolean busy;
+  private ArrayDeque<Object> waiting;
+
+  TcpConnection(TcpVerticle verticle, NetSocket socket, long id, int maxFrameBytes, long now) {
+    this.verticle = verticle;
+    this.socket = socket;
+    this.id = id;
+    this.lastFrameMillis = now;
+    this.framer = new JsonFramer(maxFrameBytes, this);
+  }
+
+  void start() {
+    socket.handler(framer);
+    socket.closeHandler(v -> onClosed());
+    socket.exceptionHandler(err -> log.debug("Connection {} failed: {}", id, err.toString()));
+  }
+
+  SessionRef ref() {
+    return new SessionRef(verticle.ownerAddress, id);
+  }
+
+  // ---- framer events, in stream order ----
+
+  @Override
+  public void onFrame(Buffer frame) {
+    lastFrameMillis = verticle.now();
+    accept(frame);
+  }
+
+  @Override
+  public void onGarbage() {
+    accept(GARBAGE);
+  }
+
+  @Override
+  public void onTooLarge() {
+    accept(TOO_LARGE);
+  }
+
+  private void accept(Object item) {
+    if (closed) {
+      return;
+    }
+    if (busy) {
+      if (waiting == null) {
+        waiting = new ArrayDeque<>(4);
+      }
+      waiting.add(item);
+      return;
+    }
+    handle(item);
+  }
+
+  private void handle(Object item) {
+    Future<?> done;
+    try {
+      done = dispatch(item);
+    } catch (RuntimeException e) {
+      log.error("Closing connection {} after an unexpected failure", id, e);
+      closeWith(Replies.INTERNAL_ERROR);
+      return;
+    }
+    if (done.isComplete()) {
+      return;
+    }
+    busy = true;
+    socket.pause();
+    done.onComplete(r -> {
+      busy = false;
+      while (!busy && !closed && waiting != null && !waiting.isEmpty()) {
+        handle(waiting.poll());
+      }
+      if (!busy && !closed) {
+        socket.resume();
+      }
+    });
+  }
+
+  private Future<?> dispatch(Object item) {
+    if (item == GARBAGE) {
+      return send(Replies.INVALID_JSON);
+    }
+    if (item == TOO_LARGE) {
+      closeWith(Replies.MESSAGE_TOO_LARGE);
+      return Future.succeededFuture();
+    }
+    JsonObject msg = WireJson.parseObject((Buffer) item);
+    if (msg == null) {
+      return send(Replies.INVALID_JSON);
+    }
+    Object type = msg.getValue("type");
+    if ("chat".equals(type)) {
+      return verticle.chats.chat(msg.getValue("token"), msg.getValue("message"), true)
+          .compose(outcome -> send(outcome.tcp));
+    } else if ("heartbeat".equals(type)) {
+      return verticle.chats.heartbeat(msg.getValue("token"))
+          .compose(ok -> send(ok ? Replies.HEARTBEAT_OK : Replies.HEARTBEAT_ERROR));
+    } else if ("login".equals(type)) {
+      return login(msg);
+    } else if ("register".equals(type)) {
+      return register(msg);
+    }
+    return send(Replies.UNKNOWN_TYPE);
+  }
+
+  private Future<?> register(JsonObject msg) {
+    return verticle.vertx().eventBus().<JsonObject>request(Addresses.REGISTER, msg, SLOW_REQUEST)
+        .compose(
+            reply -> send(RegisterOutcome.valueOf(reply.body().getString("outcome")).tcp),
+            err -> send(Replies.SERVER_BUSY));
+  }
+
+  private Future<?> login(JsonObject msg) {
+    JsonObject request = new JsonObject()
+        .put("username", msg.getValue("username"))
+        .put("password", msg.getValue("password"))
+        .put("token", msg.getValue("token"))
+        .put(AuthVerticle.SESSION_OWNER, verticle.ownerAddress)
+        .put(AuthVerticle.SESSION_CONNECTION, id);
+    return verticle.vertx().eventBus().<JsonObject>request(Addresses.LOGIN, request, SLOW_REQUEST).compose(reply -> {
+      JsonObject r = reply.body();
+      LoginOutcome outcome = LoginOutcome.valueOf(r.getString("outcome"));
+      if (outcome != LoginOutcome.SUCCESS) {
+        return send(outcome.tcp);
+      }
+      String username = r.getString("username");
+      if (closed) {
+        // the client left while its login was in flight: give the session back at once
+        verticle.sessions.release(username, ref());
+        return Future.succeededFuture();
+      }
+      if (user != null && !user.equals(username)) {
+        // one user per connection: logging in as another user releases the first
+        verticle.sessions.release(user, ref());
+      }
+      user = username;
+      verticle.holdsSession(this);
+      return send(Replies.tcpLoggedIn(r.getString("token"), username, r.getString("avatar")));
+    }, err -> send(Replies.SERVER_BUSY));
+  }
+
+  // ---- output ----
+
+  Future<Void> send(Reply reply) {
+    return send(reply.line());
+  }
+
+  /**
+   * Queues a reply. The returned future is already complete: waiting for the write itself would
+   * pause the connection for every message.
+   */
+  Future<Void> send(Buffer line) {
+    if (!closed) {
+      socket.write(line);
+    }
+    return Future.succeededFuture();
+  }
+
+  /** Writes one broadcast line, or cuts off a receiver whose unsent output passed tcp.maxPendingBytes. */
+  void deliver(Buffer line) {
+    if (closed) {
+      return;
+    }
+    if (socket.writeQueueFull()) {
+      log.info("Closing connection {} of {}: it stopped reading (slow consumer)", id, user);
+      close();
+      return;
+    }
+    socket.write(line);
+  }
+
+  /** Sends a last message, then closes. */
+  void closeWith(Reply last) {
+    if (closed) {
+      return;
+    }
+    framer.stop();
+    socket.end(last.line());
+    closed = true;
+  }
+
+  void close() {
+    if (!closed) {
+      framer.stop();
+      closed = true;
+      socket.close();
+    }
+  }
+
+  /** The one place a connection's session ends: every way of closing arrives here. */
+  private void onClosed() {
+    closed = true;
+    framer.stop();
+    verticle.forget(this);
+    if (user != null) {
+      verticle.sessions.release(user, ref());
+    }
+  }
+}
