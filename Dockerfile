@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1
+# Chat server image: build with Maven, run on a JRE as a non-root user.
+#   docker build -t chat-server .
+#   docker run -d -p 5001:5001 -p 8889:8889 -v chat-data:/data chat-server
+
+FROM maven:3.9-eclipse-temurin-17 AS build
+WORKDIR /src
+COPY pom.xml .
+RUN mvn -B -q dependency:go-offline
+COPY conf conf
+COPY src src
+RUN mvn -B -q -DskipTests package
+
+FROM eclipse-temurin:17-jre
+RUN groupadd --system chat \
+ && useradd --system --gid chat --home-dir /data --shell /usr/sbin/nologin chat \
+ && mkdir -p /data /app \
+ && chown chat:chat /data
+COPY --from=build /src/target/chat-server.jar /app/chat-server.jar
+# the working directory is the data folder: usr.db and avatar/ live here
+WORKDIR /data
+VOLUME ["/data"]
+EXPOSE 5001 8889
+USER chat
+# container-aware heap sizing; override with -e JAVA_OPTS=...
+ENV JAVA_OPTS="-XX:MaxRAMPercentage=75"
+# every config key can be set with an environment variable, e.g. -e CHAT_TCP_PORT=9000
+ENTRYPOINT ["sh", "-c", "exec java $JAVA_OPTS -jar /app/chat-server.jar \"$@\"", "chat-server"]
