@@ -47,6 +47,8 @@ final class TcpConnection implements JsonFramer.Sink {
   int sessionIndex = -1;
   long lastFrameMillis;
   private boolean closed;
+  /** The client sent FIN: finish what it sent, then close. */
+  private boolean inputEnded;
   private boolean busy;
   private ArrayDeque<Object> waiting;
 
@@ -59,6 +61,7 @@ final class TcpConnection implements JsonFramer.Sink {
   }
 
   void start() {
+    InputShutdownHandler.install(socket, this);
     socket.handler(framer);
     socket.closeHandler(v -> onClosed());
     socket.exceptionHandler(err -> log.debug("Connection {} failed: {}", id, err.toString()));
@@ -120,9 +123,30 @@ final class TcpConnection implements JsonFramer.Sink {
         handle(waiting.poll());
       }
       if (!busy && !closed) {
-        socket.resume();
+        if (inputEnded) {
+          end();
+        } else {
+          socket.resume();
+        }
       }
     });
+  }
+
+  /** The client will send nothing more; close once the messages it sent are answered. */
+  void onInputShutdown() {
+    inputEnded = true;
+    if (!busy) {
+      end();
+    }
+  }
+
+  /** Closes after every queued reply is written. */
+  private void end() {
+    if (!closed) {
+      framer.stop();
+      closed = true;
+      socket.end();
+    }
   }
 
   private Future<?> dispatch(Object item) {
