@@ -83,10 +83,11 @@ public final class UserStore {
    * hash made by {@code hashOnWorker}.
    */
   public Future<Void> prepare(Function<String, Future<String>> hashOnWorker, Predicate<String> isHash) {
-    return ensureTable().compose(v -> hashPlainTextPasswords(hashOnWorker, isHash));
+    return ensureTable().compose(upgraded -> hashPlainTextPasswords(hashOnWorker, isHash, upgraded));
   }
 
-  private Future<Void> ensureTable() {
+  /** Completes with {@code true} when an original table was rebuilt (its old pages may hold plain text). */
+  private Future<Boolean> ensureTable() {
     return pool.query("PRAGMA table_info(users)").execute().compose(rows -> {
       boolean hasAvatar = false;
       boolean nameIsKey = false;
@@ -98,10 +99,10 @@ public final class UserStore {
         nameIsKey |= "name".equals(column) && r.getInteger("pk") == 1;
       }
       if (rows.size() == 0) {
-        return pool.query(createTable("users")).execute().<Void>mapEmpty();
+        return pool.query(createTable("users")).execute().map(false);
       }
       if (hasAvatar && nameIsKey) {
-        return Future.succeededFuture();
+        return Future.succeededFuture(false);
       }
       if (!hasPasswd) {
         return Future.failedFuture(new IllegalStateException("table 'users' has no 'passwd' column: not a chat server database"));
@@ -114,7 +115,7 @@ public final class UserStore {
               + copyAvatar + " FROM users WHERE name IS NOT NULL ORDER BY rowid").execute())
           .compose(r -> c.query("DROP TABLE users").execute())
           .compose(r -> c.query("ALTER TABLE users_upgraded RENAME TO users").execute())
-          .mapEmpty());
+          .<Void>mapEmpty()).map(true);
     });
   }
 
@@ -131,7 +132,8 @@ public final class UserStore {
             err -> c.query("ROLLBACK").execute().transform(x -> Future.<Void>failedFuture(err))));
   }
 
-  private Future<Void> hashPlainTextPasswords(Function<String, Future<String>> hashOnWorker, Predicate<String> isHash) {
+  private Future<Void> hashPlainTextPasswords(Function<String, Future<String>> hashOnWorker, Predicate<String> isHash,
+      boolean upgraded) {
     return pool.query("SELECT name, passwd FROM users").execute().compose(rows -> {
       List<Future<?>> updates = new ArrayList<>();
       int noPassword = 0;
@@ -149,11 +151,13 @@ public final class UserStore {
       if (noPassword > 0) {
         log.warn("{} user(s) of the original database have no password and cannot log in", noPassword);
       }
-      if (updates.isEmpty()) {
+      if (updates.isEmpty() && !upgraded) {
         return Future.succeededFuture();
       }
       int count = updates.size();
       log.info("Replacing {} plain-text password(s) from the original server with Argon2id hashes", count);
+      // also after an upgrade with nothing left to hash: the dropped 3.1 table (e.g. a duplicate
+      // name's losing row) still sits in the main file's old pages until they are rewritten
       return Future.all(updates)
           // rewrite every page and empty the WAL, so no copy of a plain-text password stays on disk
           .compose(all -> pool.query("PRAGMA wal_checkpoint(TRUNCATE)").execute())
