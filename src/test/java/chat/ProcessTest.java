@@ -263,6 +263,17 @@ class ProcessTest {
   }
 
   @Test
+  @DisplayName("a usr.db that is not a SQLite database makes startup fail with exit code 1, without listening")
+  void corruptDatabaseFailsStartup() throws Exception {
+    Files.writeString(dir.resolve("usr.db"), "this is not a database, just text that is long enough to look like a header ".repeat(20));
+    ServerProcess p = start(testEnv());
+    int code = p.awaitExit(Duration.ofSeconds(60));
+    assertEquals(1, code, p.transcript());
+    assertTrue(p.stdout().stream().noneMatch(l -> ServerProcess.LISTENING.matcher(l).find()), p.transcript());
+    assertTrue(p.transcript().contains("Startup failed"), p.transcript());
+  }
+
+  @Test
   @DisplayName("--conf FILE values are used and environment variables override them")
   void confFileThenEnv() throws Exception {
     Path conf = Files.writeString(dir.resolve("server.json"), """

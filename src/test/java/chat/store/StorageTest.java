@@ -240,8 +240,11 @@ class StorageTest {
     SqliteFile.update(db(), "INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "carol", "Pl41nSecret-carol-99", "");
     SqliteFile.update(db(), "INSERT INTO users (name, passwd) VALUES (?, ?)", "dave", "Pl41nSecret-dave-11");
     SqliteFile.update(db(), "INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "Alice", "Pl41nSecret-ALICE-caps", "A.jpg");
+    // a user an administrator deleted by hand: the row's bytes stay in the file's free space
+    SqliteFile.update(db(), "INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "zed", "Pl41nSecret-deleted-zed", null);
+    SqliteFile.exec(db(), "DELETE FROM users WHERE name = 'zed'");
     String[] plain = {"Pl41nSecret-alice-77", "Pl41nSecret-bob-88", "Pl41nSecret-carol-99", "Pl41nSecret-dave-11",
-        "Pl41nSecret-ALICE-caps"};
+        "Pl41nSecret-ALICE-caps", "Pl41nSecret-deleted-zed"};
     assertEquals("delete", journalMode(db()).toLowerCase(), "the original file uses a rollback journal");
     assertOnDisk(plain);
 
@@ -358,6 +361,23 @@ class StorageTest {
     try (LineClient c = server.connect()) {
       assertEquals(BAD_CREDENTIALS_TCP, tcpLogin(c, "hank", "Pl41nSecret-hank-dropped").encode());
     }
+  }
+
+  @Test
+  @DisplayName("a 3.1.3 usr.db whose only plain text is a deleted row keeps no plain text on disk")
+  void original313DeletedRowOnly(Vertx vertx) throws Exception {
+    SqliteFile.exec(db(), SCHEMA_313);
+    SqliteFile.update(db(), "INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "ivy", null, null);
+    SqliteFile.update(db(), "INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "zed", "Pl41nSecret-deleted-only", null);
+    SqliteFile.exec(db(), "DELETE FROM users WHERE name = 'zed'");
+    assertOnDisk("Pl41nSecret-deleted-only");
+
+    server = TestServer.start(vertx, dir);
+
+    assertNotOnDisk("Pl41nSecret-deleted-only");
+    server.close();
+    server = null;
+    assertNotOnDisk("Pl41nSecret-deleted-only");
   }
 
   @Test
