@@ -63,7 +63,7 @@ public final class ConfigLoader {
     ConfigRetriever retriever = ConfigRetriever.create(vertx, options);
     return retriever.getConfig()
         .recover(err -> Future.failedFuture(new ConfigException(
-            "cannot read configuration" + (confFile != null ? " file " + confFile : "") + ": " + err.getMessage())))
+            "cannot read configuration" + (confFile != null ? " file " + confFile : "") + ": " + oneLine(err.getMessage()))))
         .compose(merged -> {
           retriever.close();
           try {
@@ -72,6 +72,11 @@ public final class ConfigLoader {
             return Future.failedFuture(e);
           }
         });
+  }
+
+  /** Parser messages (Jackson's) span lines; the error printed at startup stays one line. */
+  private static String oneLine(String message) {
+    return message == null ? "" : message.strip().replaceAll("\\s*\\R\\s*", " ");
   }
 
   /** Applies types, environment overrides and unknown-key checks to the merged stores. */

@@ -83,10 +83,23 @@ public final class UserStore {
    * hash made by {@code hashOnWorker}.
    */
   public Future<Void> prepare(Function<String, Future<String>> hashOnWorker, Predicate<String> isHash) {
-    return ensureTable().compose(v -> hashPlainTextPasswords(hashOnWorker, isHash));
+    return pool.query("PRAGMA user_version").execute().compose(version -> {
+      // a file this server has not yet rewritten (an original usr.db) may hold plain text in free
+      // space, e.g. rows deleted by hand: rewrite it once even when no password needs hashing
+      boolean scrubbed = ((Number) version.iterator().next().getValue(0)).intValue() == SCRUBBED_MARK;
+      return ensureTable().compose(state -> state == TableState.CREATED
+          ? pool.query("PRAGMA user_version = " + SCRUBBED_MARK).execute().<Void>mapEmpty()
+          : hashPlainTextPasswords(hashOnWorker, isHash, state == TableState.UPGRADED || !scrubbed));
+    });
   }
 
-  private Future<Void> ensureTable() {
+  private enum TableState { CREATED, CURRENT, UPGRADED }
+
+  /** {@code PRAGMA user_version} of a file rewritten by {@link #prepare} ("CHAT"); the original server left 0. */
+  private static final int SCRUBBED_MARK = 0x43484154;
+
+  /** UPGRADED when an original 3.1 table was rebuilt (its old pages may hold plain text). */
+  private Future<TableState> ensureTable() {
     return pool.query("PRAGMA table_info(users)").execute().compose(rows -> {
       boolean hasAvatar = false;
       boolean nameIsKey = false;
@@ -98,10 +111,10 @@ public final class UserStore {
         nameIsKey |= "name".equals(column) && r.getInteger("pk") == 1;
       }
       if (rows.size() == 0) {
-        return pool.query(createTable("users")).execute().<Void>mapEmpty();
+        return pool.query(createTable("users")).execute().map(TableState.CREATED);
       }
       if (hasAvatar && nameIsKey) {
-        return Future.succeededFuture();
+        return Future.succeededFuture(TableState.CURRENT);
       }
       if (!hasPasswd) {
         return Future.failedFuture(new IllegalStateException("table 'users' has no 'passwd' column: not a chat server database"));
@@ -114,7 +127,7 @@ public final class UserStore {
               + copyAvatar + " FROM users WHERE name IS NOT NULL ORDER BY rowid").execute())
           .compose(r -> c.query("DROP TABLE users").execute())
           .compose(r -> c.query("ALTER TABLE users_upgraded RENAME TO users").execute())
-          .mapEmpty());
+          .<Void>mapEmpty()).map(TableState.UPGRADED);
     });
   }
 
@@ -131,7 +144,8 @@ public final class UserStore {
             err -> c.query("ROLLBACK").execute().transform(x -> Future.<Void>failedFuture(err))));
   }
 
-  private Future<Void> hashPlainTextPasswords(Function<String, Future<String>> hashOnWorker, Predicate<String> isHash) {
+  private Future<Void> hashPlainTextPasswords(Function<String, Future<String>> hashOnWorker, Predicate<String> isHash,
+      boolean scrub) {
     return pool.query("SELECT name, passwd FROM users").execute().compose(rows -> {
       List<Future<?>> updates = new ArrayList<>();
       int noPassword = 0;
@@ -149,17 +163,22 @@ public final class UserStore {
       if (noPassword > 0) {
         log.warn("{} user(s) of the original database have no password and cannot log in", noPassword);
       }
-      if (updates.isEmpty()) {
+      if (updates.isEmpty() && !scrub) {
         return Future.succeededFuture();
       }
       int count = updates.size();
-      log.info("Replacing {} plain-text password(s) from the original server with Argon2id hashes", count);
+      if (count > 0) {
+        log.info("Replacing {} plain-text password(s) from the original server with Argon2id hashes", count);
+      }
+      // also with nothing left to hash: a dropped 3.1 table (e.g. a duplicate name's losing row)
+      // or rows deleted from an original file still sit in old pages until they are rewritten
       return Future.all(updates)
           // rewrite every page and empty the WAL, so no copy of a plain-text password stays on disk
           .compose(all -> pool.query("PRAGMA wal_checkpoint(TRUNCATE)").execute())
           .compose(r -> pool.query("VACUUM").execute())
+          .compose(r -> pool.query("PRAGMA user_version = " + SCRUBBED_MARK).execute())
           .compose(r -> pool.query("PRAGMA wal_checkpoint(TRUNCATE)").execute())
-          .onSuccess(r -> log.info("Replaced {} plain-text password(s); none remain on disk", count))
+          .onSuccess(r -> log.info("Rewrote the database file ({} password(s) hashed); no plain-text password remains on disk", count))
           .mapEmpty();
     });
   }
