@@ -3,6 +3,7 @@ package chat;
 import chat.config.ChatConfig;
 import chat.config.ConfigException;
 import chat.config.ConfigLoader;
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import org.slf4j.Logger;
@@ -10,6 +11,8 @@ import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
 
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * {@code java -jar chat-server.jar [--conf FILE]}: reads the configuration, starts the server
@@ -54,23 +57,18 @@ public final class Main {
     Vertx vertx = Vertx.builder()
         .with(new VertxOptions().setPreferNativeTransport(true).setEventLoopPoolSize(config.availableEventLoops()))
         .build();
-    ChatServer server;
-    try {
-      server = ChatServer.start(vertx, config).await(10, TimeUnit.MINUTES);
-    } catch (Exception e) {
-      log.error("Startup failed: {}", e.toString());
-      vertx.close();
-      System.exit(1);
-      return;
-    }
-    log.info("Chat server listening: HTTP port {}, TCP port {} (host {}, database {}, {} event loops, transport {}, started in {} ms)",
-        server.httpPort(), server.tcpPort(), config.host, config.dbUrl, config.availableEventLoops(),
-        vertx.isNativeTransportEnabled() ? "epoll" : "nio", (System.nanoTime() - started) / 1_000_000);
-
+    // signals are handled from here on, so a stop asked for during startup is clean too
+    AtomicReference<ChatServer> running = new AtomicReference<>();
+    AtomicBoolean stopping = new AtomicBoolean();
     Runnable shutdown = () -> {
+      if (!stopping.compareAndSet(false, true)) {
+        return;
+      }
       log.info("Shutting down");
       try {
-        server.stop().eventually(vertx::close).await(10, TimeUnit.SECONDS);
+        ChatServer server = running.get();
+        Future<Void> stopped = server == null ? Future.succeededFuture() : server.stop();
+        stopped.eventually(vertx::close).await(10, TimeUnit.SECONDS);
         log.info("Stopped");
       } catch (Exception e) {
         log.warn("Shutdown did not finish cleanly: {}", e.toString());
@@ -79,5 +77,26 @@ public final class Main {
     };
     Signal.handle(new Signal("TERM"), sig -> new Thread(shutdown, "chat-shutdown").start());
     Signal.handle(new Signal("INT"), sig -> new Thread(shutdown, "chat-shutdown").start());
+
+    ChatServer server;
+    try {
+      server = ChatServer.start(vertx, config).await(10, TimeUnit.MINUTES);
+    } catch (Exception e) {
+      if (stopping.get()) {
+        return; // stopped by a signal while starting: the shutdown thread exits
+      }
+      log.error("Startup failed: {}", e.toString());
+      vertx.close();
+      System.exit(1);
+      return;
+    }
+    running.set(server);
+    if (stopping.get()) {
+      server.stop();
+      return;
+    }
+    log.info("Chat server listening: HTTP port {}, TCP port {} (host {}, database {}, {} event loops, transport {}, started in {} ms)",
+        server.httpPort(), server.tcpPort(), config.host, config.dbUrl, config.availableEventLoops(),
+        vertx.isNativeTransportEnabled() ? "epoll" : "nio", (System.nanoTime() - started) / 1_000_000);
   }
 }
