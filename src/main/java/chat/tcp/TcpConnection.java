@@ -196,12 +196,11 @@ final class TcpConnection implements JsonFramer.Sink {
 
   /**
    * Queues a reply. The returned future is already complete: waiting for the write itself would
-   * pause the connection for every message.
+   * pause the connection for every message. Replies count against tcp.maxPendingBytes like
+   * broadcasts do (§4.5): a client that sends requests but never reads its replies is cut off.
    */
   Future<Void> send(Buffer line) {
-    if (!closed) {
-      socket.write(line);
-    }
+    deliver(line);
     return Future.succeededFuture();
   }
 
