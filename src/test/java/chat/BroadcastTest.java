@@ -432,6 +432,68 @@ class BroadcastTest {
     assertTrue(reply != null && reply.startsWith("{\"type\":\"login\",\"status\":\"success\""), reply);
   }
 
+  @Test
+  @DisplayName("a client that never reads its own replies is cut off too: its unsent output stays bounded")
+  void clientIgnoringItsRepliesIsCutOff() throws Exception {
+    server(new JsonObject().put("tcp.maxPendingBytes", 65536));
+    Socket raw = new Socket();
+    closeables.add(raw);
+    raw.setReceiveBufferSize(4096);
+    raw.connect(new InetSocketAddress("127.0.0.1", server().tcpPort()), 5000);
+    // 150,000 requests of 23 bytes, each answered by a 71-byte error: about 10 MB of replies, never read
+    int n = 150_000;
+    byte[] request = "{\"type\":\"no-such-type\"}".getBytes(StandardCharsets.UTF_8);
+    byte[] chunk = new byte[request.length * 1000];
+    for (int i = 0; i < 1000; i++) {
+      System.arraycopy(request, 0, chunk, i * request.length, request.length);
+    }
+    CompletableFuture<Void> writer = CompletableFuture.runAsync(() -> {
+      try {
+        for (int i = 0; i < n / 1000; i++) {
+          raw.getOutputStream().write(chunk);
+        }
+      } catch (IOException e) {
+        // the server cut us off
+      }
+    }, runnable -> {
+      Thread t = new Thread(runnable, "writer");
+      t.setDaemon(true);
+      t.start();
+    });
+    try {
+      writer.get(60, TimeUnit.SECONDS);
+    } catch (TimeoutException e) {
+      fail("the server neither read the requests nor closed the connection within 60 s");
+    }
+
+    // now read: a server that bounds its output closed the connection before sending every reply
+    raw.setSoTimeout(2000);
+    InputStream in = raw.getInputStream();
+    byte[] buf = new byte[65536];
+    long lines = 0;
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    boolean closed = false;
+    while (!closed && System.nanoTime() < deadline) {
+      try {
+        int k = in.read(buf);
+        if (k == -1) {
+          closed = true;
+        }
+        for (int i = 0; i < k; i++) {
+          if (buf[i] == '\n') {
+            lines++;
+          }
+        }
+      } catch (SocketTimeoutException e) {
+        break; // the server went quiet without closing
+      } catch (IOException e) {
+        closed = true; // reset
+      }
+    }
+    assertTrue(closed && lines < n, "the server kept the non-reading connection open and queued " + lines
+        + " replies (about " + lines * 71 / 1024 + " KiB) although tcp.maxPendingBytes is 64 KiB");
+  }
+
   /** One newline-terminated line from a raw stream, byte by byte (nothing beyond it is consumed). */
   private static String rawLine(InputStream in) throws IOException {
     ByteArrayOutputStream line = new ByteArrayOutputStream();
