@@ -11,6 +11,7 @@ import chat.protocol.WireJson;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.internal.net.NetSocketInternal;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.NetSocket;
 import org.slf4j.Logger;
@@ -34,6 +35,9 @@ final class TcpConnection implements JsonFramer.Sink {
   private static final Object GARBAGE = new Object();
   private static final Object TOO_LARGE = new Object();
 
+  /** How long a last message may take to leave before the connection is cut off anyway. */
+  private static final long CLOSE_GRACE_MILLIS = 2000;
+
   private static final DeliveryOptions SLOW_REQUEST = new DeliveryOptions().setSendTimeout(120_000);
 
   final long id;
@@ -47,6 +51,8 @@ final class TcpConnection implements JsonFramer.Sink {
   int sessionIndex = -1;
   long lastFrameMillis;
   private boolean closed;
+  /** Whether the socket is really closed (closed only means that we stopped using it). */
+  private boolean gone;
   private boolean busy;
   private ArrayDeque<Object> waiting;
 
@@ -217,26 +223,54 @@ final class TcpConnection implements JsonFramer.Sink {
     socket.write(line);
   }
 
-  /** Sends a last message, then closes. */
+  /**
+   * Sends a last message, then closes. A graceful close completes only once the unsent output is
+   * written, which a peer that does not read prevents forever: such a connection is cut off
+   * instead, at once when its queue is already full, else after {@link #CLOSE_GRACE_MILLIS}.
+   */
   void closeWith(Reply last) {
     if (closed) {
       return;
     }
     framer.stop();
-    socket.end(last.line());
     closed = true;
+    if (socket.writeQueueFull()) {
+      abort();
+      return;
+    }
+    socket.end(last.line());
+    verticle.vertx().setTimer(CLOSE_GRACE_MILLIS, t -> {
+      if (!gone) {
+        abort();
+      }
+    });
   }
 
+  /** Cuts the connection off at once, dropping its unsent output (a slow consumer, §4.5). */
   void close() {
     if (!closed) {
       framer.stop();
       closed = true;
+      abort();
+    }
+  }
+
+  /**
+   * Closes the channel without waiting for unsent output: {@code NetSocket.close()} first flushes
+   * it, which never finishes while the peer does not read, and the session would stay held.
+   */
+  private void abort() {
+    if (socket instanceof NetSocketInternal internal) {
+      // from Vert.x's own handler context: channel().close() would pass through that handler, which flushes first
+      internal.channelHandlerContext().close();
+    } else {
       socket.close();
     }
   }
 
   /** The one place a connection's session ends: every way of closing arrives here. */
   private void onClosed() {
+    gone = true;
     closed = true;
     framer.stop();
     verticle.forget(this);
