@@ -12,7 +12,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -43,6 +49,8 @@ class ReaperTest {
   private static final JsonObject FAST_REAPER = new JsonObject().put("reaper.idleSeconds", 1).put("reaper.intervalSeconds", 1);
   /** Generous upper bound on how long a reap may take, for a loaded 2-core machine. */
   private static final long REAP_WITHIN_MILLIS = 4500;
+  /** For a client that does not read, whose close cannot flush: the reap plus a grace period before it is cut off. */
+  private static final long NON_READER_REAPED_WITHIN_MILLIS = 7000;
 
   @TempDir
   Path dir;
@@ -227,6 +235,66 @@ class ReaperTest {
       trickler.interrupt();
       trickler.join(2000);
     }
+  }
+
+  @Test
+  @DisplayName("an idle session whose client stopped reading is still closed, and its user can log in again")
+  void idleNonReadingSessionIsReaped() throws Exception {
+    // a queue large enough that the slow-consumer cut-off never fires: only the reaper can end this session
+    start(FAST_REAPER.copy().put("tcp.maxPendingBytes", 64 * 1024 * 1024));
+    server.http().register("nick", "pw-nick");
+    Socket nick = new Socket();
+    nick.setReceiveBufferSize(4096);
+    try {
+      nick.connect(new InetSocketAddress("127.0.0.1", server.tcpPort()), 5000);
+      nick.setSoTimeout(5000);
+      nick.getOutputStream().write("{\"type\":\"login\",\"username\":\"nick\",\"password\":\"pw-nick\"}"
+          .getBytes(StandardCharsets.UTF_8));
+      JsonObject login = new JsonObject(rawLine(nick.getInputStream()));
+      assertEquals("success", login.getString("status"), login.encode());
+      String token = login.getString("token");
+
+      // another connection chats as nick (keeping nick active meanwhile): ~12 MB of broadcasts that nick
+      // never reads, far more than the kernel buffers hold, so the server is left with unsent output
+      LineClient sender = connect();
+      String padding = "x".repeat(4000);
+      int n = 3000;
+      StringBuilder burst = new StringBuilder();
+      for (int i = 0; i < n; i++) {
+        burst.append(chatJson(token, i + ":" + padding));
+      }
+      sender.send(burst.toString());
+      for (int i = 0; i < n; i++) {
+        assertEquals(CHAT_SENT, sender.readLine());
+      }
+      long lastActivity = System.nanoTime();
+
+      // nick is now idle: the reaper must end the session although nick reads nothing. Its last message
+      // cannot leave, so allow the idle time, a sweep interval, and a few seconds of grace for the close
+      LineClient again = connect();
+      String loginJson = "{\"type\":\"login\",\"username\":\"nick\",\"password\":\"pw-nick\"}";
+      long deadline = lastActivity + NON_READER_REAPED_WITHIN_MILLIS * 1_000_000L;
+      String reply = again.send(loginJson).readLine();
+      while (!reply.startsWith("{\"type\":\"login\",\"status\":\"success\"") && System.nanoTime() < deadline) {
+        assertEquals(ALREADY_LOGGED_IN, reply);
+        sleep(100);
+        reply = again.send(loginJson).readLine();
+      }
+      assertTrue(reply.startsWith("{\"type\":\"login\",\"status\":\"success\",\"message\":\"Login successful\","),
+          "nick's idle session was not ended within " + NON_READER_REAPED_WITHIN_MILLIS + " ms of inactivity: " + reply);
+    } finally {
+      nick.close();
+    }
+  }
+
+  /** One newline-terminated line from a raw stream, byte by byte (nothing beyond it is consumed). */
+  private static String rawLine(InputStream in) throws IOException {
+    ByteArrayOutputStream line = new ByteArrayOutputStream();
+    int b;
+    while ((b = in.read()) != -1 && b != '\n') {
+      line.write(b);
+    }
+    return line.toString(StandardCharsets.UTF_8);
   }
 
   // ---- token expiry (§2: valid for auth.tokenTtlSeconds after its last successful use) ----
