@@ -121,6 +121,7 @@ class BroadcastTest {
   /** The sender's success reply and its own broadcast, in either order; returns the broadcast line. */
   private static String senderLines(LineClient sender) {
     String a = sender.readLine();
+    assertTrue(CHAT_SENT.equals(a) || a.startsWith("{\"type\":\"chat\",\"user\":"), "the chat was refused: " + a);
     String b = sender.readLine();
     if (CHAT_SENT.equals(a)) {
       return b;

@@ -173,6 +173,7 @@ class ReaperTest {
       c.send(chatJson(token, "still here"));
       lastChat = System.nanoTime();
       String a = c.readLine();
+      assertTrue(CHAT_SENT.equals(a) || a.startsWith("{\"type\":\"chat\",\"user\":"), "the chat was refused: " + a);
       String b = c.readLine();
       assertTrue(CHAT_SENT.equals(a) || CHAT_SENT.equals(b), "the chatting session was disturbed: " + a + " / " + b);
       String broadcast = CHAT_SENT.equals(a) ? b : a;
@@ -331,6 +332,7 @@ class ReaperTest {
       sleep(300);
       c.send(chatJson(token, "tick " + i));
       String a = c.readLine();
+      assertTrue(CHAT_SENT.equals(a) || a.startsWith("{\"type\":\"chat\",\"user\":"), "use " + i + " was refused: " + a);
       String b = c.readLine();
       assertTrue(CHAT_SENT.equals(a) || CHAT_SENT.equals(b), "use " + i + " was refused: " + a + " / " + b);
       i++;

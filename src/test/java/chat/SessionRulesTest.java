@@ -133,6 +133,7 @@ class SessionRulesTest {
   private static String chatRoundTrip(LineClient c, String token, String message) {
     c.send(chatJson(token, message));
     String a = lineSkippingPings(c);
+    assertTrue(CHAT_SENT.equals(a) || a.startsWith("{\"type\":\"chat\",\"user\":"), "the chat was refused: " + a);
     String b = lineSkippingPings(c);
     if (CHAT_SENT.equals(a)) {
       return b;
@@ -232,6 +233,64 @@ class SessionRulesTest {
     LineClient w = connect();
     w.send(loginJson("alice", "pw-alice"));
     assertEquals(ALREADY_LOGGED_IN, w.readLine());
+  }
+
+  @Test
+  @DisplayName("a refused login as another user leaves the connection bound to its own user")
+  void refusedSwitchKeepsSession() {
+    LineClient x = connect();
+    String aliceToken = online(x, "alice");
+    LineClient z = connect();
+    online(z, "bob");
+
+    x.send(loginJson("bob", "pw-bob"));
+    assertEquals(ALREADY_LOGGED_IN, lineSkippingPings(x));
+    x.send(loginJson("bob", "wrong"));
+    assertEquals(BAD_CREDENTIALS, lineSkippingPings(x));
+    x.send(resumeJson("0123456789abcdef0123456789abcdef"));
+    assertEquals(INVALID_RESUME_TOKEN, lineSkippingPings(x));
+
+    // x still holds alice and receives broadcasts; z still holds bob
+    String broadcast = chatRoundTrip(x, aliceToken, "still alice");
+    assertTrue(broadcast.startsWith("{\"type\":\"chat\",\"user\":\"alice\",\"message\":\"still alice\","), broadcast);
+    assertTrue(lineSkippingPings(z).startsWith("{\"type\":\"chat\",\"user\":\"alice\",\"message\":\"still alice\","));
+    LineClient w = connect();
+    w.send(loginJson("alice", "pw-alice"));
+    assertEquals(ALREADY_LOGGED_IN, w.readLine());
+    w.send(loginJson("bob", "pw-bob"));
+    assertEquals(ALREADY_LOGGED_IN, w.readLine());
+  }
+
+  @Test
+  @DisplayName("a token resume as another user moves the connection to that user and frees the first")
+  void resumeSwitchesUser() {
+    http.register("bob", "pw-bob");
+    String bobToken = http.login("bob", "pw-bob");
+    LineClient x = connect();
+    online(x, "alice");
+
+    x.send(resumeJson(bobToken));
+    assertEquals(successLine(bobToken, "bob"), x.readLine());
+    LineClient y = connect();
+    y.send(loginJson("alice", "pw-alice"));
+    String alice = y.readLine();
+    assertEquals(successLine(new JsonObject(alice).getString("token"), "alice"), alice);
+    y.send(loginJson("bob", "pw-bob"));
+    assertEquals(ALREADY_LOGGED_IN, y.readLine());
+  }
+
+  @Test
+  @DisplayName("a login whose connection closes before the reply leaves no session behind")
+  void loginAbandonedInFlight() {
+    http.register("alice", "pw-alice");
+    for (int i = 0; i < 5; i++) {
+      LineClient leaving = connect();
+      leaving.send(loginJson("alice", "pw-alice"));
+      leaving.close();
+    }
+    LineClient c = connect();
+    String reply = retryWhile(c, loginJson("alice", "pw-alice"), ALREADY_LOGGED_IN);
+    assertEquals(successLine(new JsonObject(reply).getString("token"), "alice"), reply);
   }
 
   @Test
