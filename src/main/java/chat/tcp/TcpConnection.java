@@ -11,6 +11,7 @@ import chat.protocol.WireJson;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.internal.net.NetSocketInternal;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.NetSocket;
 import org.slf4j.Logger;
@@ -34,6 +35,9 @@ final class TcpConnection implements JsonFramer.Sink {
   private static final Object GARBAGE = new Object();
   private static final Object TOO_LARGE = new Object();
 
+  /** How long a last message may take to leave before the connection is cut off anyway. */
+  private static final long CLOSE_GRACE_MILLIS = 2000;
+
   private static final DeliveryOptions SLOW_REQUEST = new DeliveryOptions().setSendTimeout(120_000);
 
   final long id;
@@ -49,6 +53,8 @@ final class TcpConnection implements JsonFramer.Sink {
   private boolean closed;
   /** The client sent FIN: finish what it sent, then close. */
   private boolean inputEnded;
+  /** Whether the socket is really closed (closed only means that we stopped using it). */
+  private boolean gone;
   private boolean busy;
   private ArrayDeque<Object> waiting;
 
@@ -142,11 +148,7 @@ final class TcpConnection implements JsonFramer.Sink {
 
   /** Closes after every queued reply is written. */
   private void end() {
-    if (!closed) {
-      framer.stop();
-      closed = true;
-      socket.end();
-    }
+    closeGracefully(null);
   }
 
   private Future<?> dispatch(Object item) {
@@ -220,12 +222,11 @@ final class TcpConnection implements JsonFramer.Sink {
 
   /**
    * Queues a reply. The returned future is already complete: waiting for the write itself would
-   * pause the connection for every message.
+   * pause the connection for every message. Replies count against tcp.maxPendingBytes like
+   * broadcasts do (§4.5): a client that sends requests but never reads its replies is cut off.
    */
   Future<Void> send(Buffer line) {
-    if (!closed) {
-      socket.write(line);
-    }
+    deliver(line);
     return Future.succeededFuture();
   }
 
@@ -242,26 +243,62 @@ final class TcpConnection implements JsonFramer.Sink {
     socket.write(line);
   }
 
-  /** Sends a last message, then closes. */
+  /**
+   * Sends a last message, then closes. A graceful close completes only once the unsent output is
+   * written, which a peer that does not read prevents forever: such a connection is cut off
+   * instead, at once when its queue is already full, else after {@link #CLOSE_GRACE_MILLIS}.
+   */
   void closeWith(Reply last) {
+    closeGracefully(last.line());
+  }
+
+  private void closeGracefully(Buffer last) {
     if (closed) {
       return;
     }
     framer.stop();
-    socket.end(last.line());
     closed = true;
+    if (socket.writeQueueFull()) {
+      abort();
+      return;
+    }
+    if (last == null) {
+      socket.end();
+    } else {
+      socket.end(last);
+    }
+    verticle.vertx().setTimer(CLOSE_GRACE_MILLIS, t -> {
+      if (!gone) {
+        abort();
+      }
+    });
   }
 
+  /** Cuts the connection off at once, dropping its unsent output (a slow consumer, §4.5). */
   void close() {
     if (!closed) {
       framer.stop();
       closed = true;
+      abort();
+    }
+  }
+
+  /**
+   * Closes the channel without waiting for unsent output: {@code NetSocket.close()} first flushes
+   * it, which never finishes while the peer does not read, and the session would stay held.
+   */
+  private void abort() {
+    if (socket instanceof NetSocketInternal internal) {
+      // from Vert.x's own handler context: channel().close() would pass through that handler, which flushes first
+      internal.channelHandlerContext().close();
+    } else {
       socket.close();
     }
   }
 
   /** The one place a connection's session ends: every way of closing arrives here. */
   private void onClosed() {
+    gone = true;
     closed = true;
     framer.stop();
     verticle.forget(this);
