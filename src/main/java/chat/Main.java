@@ -1,5 +1,6 @@
 package chat;
 
+import chat.admin.AdminCli;
 import chat.config.ChatConfig;
 import chat.config.ConfigException;
 import chat.config.ConfigLoader;
@@ -27,6 +28,10 @@ public final class Main {
   }
 
   public static void main(String[] args) {
+    if (args.length > 0 && AdminCli.handles(args[0])) {
+      System.exit(AdminCli.run(args));
+      return;
+    }
     String confFile = null;
     for (int i = 0; i < args.length; i++) {
       String a = args[i];

@@ -55,6 +55,13 @@ public final class LocalTokenStore implements TokenStore {
   }
 
   @Override
+  public Future<Integer> revokeUser(String username) {
+    int before = tokens.size();
+    tokens.values().removeIf(e -> e.holder.username().equals(username));
+    return Future.succeededFuture(before - tokens.size());
+  }
+
+  @Override
   public Future<Integer> purgeExpired() {
     long now = clock.getAsLong();
     int before = tokens.size();

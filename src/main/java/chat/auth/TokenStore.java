@@ -18,6 +18,9 @@ public interface TokenStore {
   /** The token's holder, refreshing its expiry; {@code null} when unknown or expired. */
   Future<Holder> use(String token);
 
+  /** Invalidates every token of the user (deleted, or password reset); completes with how many. */
+  Future<Integer> revokeUser(String username);
+
   /** Forgets expired tokens; completes with how many were removed. */
   Future<Integer> purgeExpired();
 }

@@ -13,6 +13,8 @@ public final class ChatConfig {
 
   public enum HashCost { PRODUCTION, LOW }
 
+  public enum LogFormat { TEXT, JSON }
+
   private final Map<String, Object> values;
 
   public final String host;
@@ -38,6 +40,11 @@ public final class ChatConfig {
   public final int maxMessageLength;
   public final int reaperIdleSeconds;
   public final int reaperIntervalSeconds;
+  public final LogFormat logFormat;
+  public final String logLevel;
+  public final boolean metricsEnabled;
+  public final int healthTimeoutMillis;
+  public final int adminPollMillis;
 
   ChatConfig(Map<String, Object> values) {
     this.values = Collections.unmodifiableMap(values);
@@ -72,6 +79,20 @@ public final class ChatConfig {
     maxMessageLength = integer("chat.maxMessageLength", 1, 1 << 20);
     reaperIdleSeconds = integer("reaper.idleSeconds", 1, Integer.MAX_VALUE);
     reaperIntervalSeconds = integer("reaper.intervalSeconds", 1, Integer.MAX_VALUE);
+    logFormat = switch ((String) values.get("log.format")) {
+      case "text" -> LogFormat.TEXT;
+      case "json" -> LogFormat.JSON;
+      default -> throw new ConfigException("configuration key 'log.format' must be 'text' or 'json', got '"
+          + values.get("log.format") + "'");
+    };
+    logLevel = ((String) values.get("log.level")).toUpperCase(java.util.Locale.ROOT);
+    if (!java.util.List.of("TRACE", "DEBUG", "INFO", "WARN", "ERROR").contains(logLevel)) {
+      throw new ConfigException("configuration key 'log.level' must be one of TRACE, DEBUG, INFO, WARN, ERROR, got '"
+          + values.get("log.level") + "'");
+    }
+    metricsEnabled = (Boolean) values.get("metrics.enabled");
+    healthTimeoutMillis = integer("health.timeoutMillis", 100, 60_000);
+    adminPollMillis = integer("admin.pollMillis", 50, 60_000);
   }
 
   /** The defaults with some keys replaced (flat keys, e.g. {@code "tcp.port"}); validated. For tests and tools. */

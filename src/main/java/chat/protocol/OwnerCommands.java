@@ -20,6 +20,13 @@ public final class OwnerCommands {
   /** Close the connection's session for idleness, if it is still the user's. */
   public static final String CLOSE_IDLE = "close-idle";
 
+  /** Close the connection's session (an administrator's kick), if it is still the user's. */
+  public static final String KICK = "kick";
+
+  public static JsonObject kick(long connection, String username) {
+    return new JsonObject().put(OP, KICK).put(CONNECTION, connection).put(USER, username);
+  }
+
   public static JsonObject ping(long connection) {
     return new JsonObject().put(OP, PING).put(CONNECTION, connection);
   }

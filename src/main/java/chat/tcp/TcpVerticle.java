@@ -135,6 +135,11 @@ public final class TcpVerticle extends VerticleBase {
           c.closeWith(Replies.IDLE_TIMEOUT);
         }
       }
+      case OwnerCommands.KICK -> {
+        if (c.user != null && c.user.equals(cmd.getString(OwnerCommands.USER))) {
+          c.closeWith(Replies.KICKED);
+        }
+      }
       default -> {
       }
     }
