@@ -8,7 +8,11 @@ import chat.auth.PasswordHasher;
 import chat.auth.SessionRegistry;
 import chat.auth.TokenStore;
 import chat.config.ChatConfig;
+import chat.http.Health;
 import chat.http.HttpVerticle;
+import chat.metrics.ServerMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import chat.reaper.ReaperVerticle;
 import chat.store.UserStore;
 import chat.tcp.TcpVerticle;
@@ -41,14 +45,20 @@ public final class ChatServer {
   private final Vertx vertx;
   private final UserStore users;
   private final WorkerExecutor hashing;
+  private final ServerMetrics metrics;
   private final List<String> deployments = new ArrayList<>();
   private int httpPort;
   private int tcpPort;
 
-  private ChatServer(Vertx vertx, UserStore users, WorkerExecutor hashing) {
+  private ChatServer(Vertx vertx, UserStore users, WorkerExecutor hashing, ServerMetrics metrics) {
     this.vertx = vertx;
     this.users = users;
     this.hashing = hashing;
+    this.metrics = metrics;
+  }
+
+  public ServerMetrics metrics() {
+    return metrics;
   }
 
   public int httpPort() {
@@ -60,7 +70,16 @@ public final class ChatServer {
   }
 
   public static Future<ChatServer> start(Vertx vertx, ChatConfig config) {
+    return start(vertx, config, config.metricsEnabled ? new PrometheusMeterRegistry(PrometheusConfig.DEFAULT) : null);
+  }
+
+  /**
+   * @param registry where metrics go (the one Vert.x's own metrics use, when enabled), or null
+   *                 for metrics off
+   */
+  public static Future<ChatServer> start(Vertx vertx, ChatConfig config, PrometheusMeterRegistry registry) {
     LongSupplier clock = System::currentTimeMillis;
+    ServerMetrics metrics = new ServerMetrics(registry);
     PasswordHasher hasher = new PasswordHasher(hashParams(config));
     int workers = config.hashWorkers > 0 ? config.hashWorkers : Runtime.getRuntime().availableProcessors();
     WorkerExecutor hashing = vertx.createSharedWorkerExecutor("chat-password-hashing", workers, 5, TimeUnit.MINUTES);
@@ -71,10 +90,13 @@ public final class ChatServer {
       hashing.close();
       return Future.failedFuture(e);
     }
-    ChatServer server = new ChatServer(vertx, users, hashing);
+    users.measureWith(metrics, config.dbPoolSize);
+    ChatServer server = new ChatServer(vertx, users, hashing, metrics);
+    HttpVerticle.Operations operations = new HttpVerticle.Operations(registry, Health.liveness(vertx),
+        Health.readiness(vertx, users, config.healthTimeoutMillis));
     TokenStore tokens = new LocalTokenStore(config.tokenTtlSeconds * 1000L, clock);
     SessionRegistry sessions = new LocalSessionRegistry(clock);
-    ChatService chats = new ChatService(vertx.eventBus(), tokens, sessions, config.maxMessageLength, clock);
+    ChatService chats = new ChatService(vertx.eventBus(), tokens, sessions, config.maxMessageLength, metrics, clock);
 
     return vertx.<Void>executeBlocking(() -> {
           installDefaultAvatar(Path.of(config.avatarDir));
@@ -82,9 +104,9 @@ public final class ChatServer {
         })
         .compose(v -> users.prepare(pw -> hashing.executeBlocking(() -> hasher.hash(pw), false), PasswordHasher::isHash))
         .compose(v -> server.deploy(() -> new AuthVerticle(users, hasher, hashing, tokens, sessions, config.avatarDir,
-            Math.min(config.tokenTtlSeconds * 1000L, 60_000L)), 1))
-        .compose(v -> server.deployTcp(config, chats, sessions, clock))
-        .compose(v -> server.deployHttp(config, chats))
+            Math.min(config.tokenTtlSeconds * 1000L, 60_000L), metrics), 1))
+        .compose(v -> server.deployTcp(config, chats, sessions, metrics, clock))
+        .compose(v -> server.deployHttp(config, chats, operations))
         .compose(v -> server.deploy(() -> new ReaperVerticle(sessions, config.reaperIdleSeconds * 1000L,
             config.reaperIntervalSeconds * 1000L, clock), 1))
         .map(server)
@@ -127,25 +149,26 @@ public final class ChatServer {
     return configured == 0 ? randomKey : configured;
   }
 
-  private Future<Void> deployTcp(ChatConfig config, ChatService chats, SessionRegistry sessions, LongSupplier clock) {
+  private Future<Void> deployTcp(ChatConfig config, ChatService chats, SessionRegistry sessions, ServerMetrics metrics,
+      LongSupplier clock) {
     int instances = config.tcpInstances > 0 ? config.tcpInstances : config.availableEventLoops();
     TcpVerticle.Settings settings = new TcpVerticle.Settings(config.host, sharedPort(config.tcpPort, RANDOM_TCP_PORT),
         config.tcpMaxFrameBytes, config.tcpMaxPendingBytes);
     List<TcpVerticle> started = new CopyOnWriteArrayList<>();
     return deploy(() -> {
-      TcpVerticle v = new TcpVerticle(settings, chats, sessions, clock);
+      TcpVerticle v = new TcpVerticle(settings, chats, sessions, metrics, clock);
       started.add(v);
       return v;
     }, instances).onSuccess(v -> tcpPort = started.get(0).actualPort());
   }
 
-  private Future<Void> deployHttp(ChatConfig config, ChatService chats) {
+  private Future<Void> deployHttp(ChatConfig config, ChatService chats, HttpVerticle.Operations operations) {
     int instances = config.httpInstances > 0 ? config.httpInstances : config.availableEventLoops();
     HttpVerticle.Settings settings = new HttpVerticle.Settings(config.host, sharedPort(config.httpPort, RANDOM_HTTP_PORT),
         config.httpMaxBodyBytes, config.avatarDir);
     List<HttpVerticle> started = new CopyOnWriteArrayList<>();
     return deploy(() -> {
-      HttpVerticle v = new HttpVerticle(settings, chats);
+      HttpVerticle v = new HttpVerticle(settings, chats, operations);
       started.add(v);
       return v;
     }, instances).onSuccess(v -> httpPort = started.get(0).actualPort());
@@ -167,6 +190,7 @@ public final class ChatServer {
     deployments.clear();
     return chain
         .compose(v -> users.close().otherwiseEmpty())
-        .compose(v -> hashing.close().otherwiseEmpty());
+        .compose(v -> hashing.close().otherwiseEmpty())
+        .andThen(v -> metrics.close());
   }
 }

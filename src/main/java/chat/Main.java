@@ -4,13 +4,20 @@ import chat.admin.AdminCli;
 import chat.config.ChatConfig;
 import chat.config.ConfigException;
 import chat.config.ConfigLoader;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.VertxBuilder;
 import io.vertx.core.VertxOptions;
+import io.vertx.micrometer.MetricsDomain;
+import io.vertx.micrometer.MicrometerMetricsFactory;
+import io.vertx.micrometer.MicrometerMetricsOptions;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
 
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
@@ -18,7 +25,9 @@ import java.util.concurrent.atomic.AtomicReference;
 /**
  * {@code java -jar chat-server.jar [--conf FILE]}: reads the configuration, starts the server
  * with the working directory as the data folder, and stops it cleanly on SIGTERM or SIGINT.
- * Exit codes: 0 after a clean stop, 1 when startup fails, 2 for bad arguments or configuration.
+ * Also {@code healthcheck}, the administration commands ({@link AdminCli}), {@code --help} and
+ * {@code --version}. Exit codes: 0 after a clean stop, 1 when startup fails, 2 for bad
+ * arguments or configuration.
  */
 public final class Main {
 
@@ -27,41 +36,77 @@ public final class Main {
   private Main() {
   }
 
+  public static String version() {
+    String v = Main.class.getPackage().getImplementationVersion();
+    return v == null ? "dev" : v;
+  }
+
   public static void main(String[] args) {
     if (args.length > 0 && AdminCli.handles(args[0])) {
       System.exit(AdminCli.run(args));
       return;
     }
     String confFile = null;
+    boolean healthcheck = false;
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
-      if (a.equals("--conf") && i + 1 < args.length) {
+      if (a.equals("--help") || a.equals("-h")) {
+        System.out.print(help());
+        System.exit(0);
+      } else if (a.equals("--version")) {
+        System.out.println("chat-server " + version());
+        System.exit(0);
+      } else if (a.equals("--conf") && i + 1 < args.length) {
         confFile = args[++i];
       } else if (a.startsWith("--conf=")) {
         confFile = a.substring("--conf=".length());
+      } else if (a.equals("healthcheck") && i == 0) {
+        healthcheck = true;
       } else {
-        System.err.println("chat-server: unknown argument '" + a + "'. Usage: java -jar chat-server.jar [--conf FILE]");
+        System.err.println("chat-server: unknown argument '" + a + "' (see --help)");
         System.exit(2);
       }
     }
     long started = System.nanoTime();
+    ChatConfig config = loadConfig(confFile);
+    if (healthcheck) {
+      System.exit(HealthProbe.run(config));
+    }
+    Logging.configure(config);
+    run(config, started);
+  }
 
-    ChatConfig config;
+  private static ChatConfig loadConfig(String confFile) {
     Vertx bootstrap = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1).setWorkerPoolSize(1));
     try {
-      config = ConfigLoader.load(bootstrap, confFile).await(30, TimeUnit.SECONDS);
+      return ConfigLoader.load(bootstrap, confFile).await(30, TimeUnit.SECONDS);
     } catch (Exception e) {
       Throwable cause = e instanceof ConfigException ? e : e.getCause() instanceof ConfigException ? e.getCause() : e;
       System.err.println("chat-server: " + cause.getMessage());
       System.exit(2);
-      return;
+      return null;
     } finally {
       bootstrap.close();
     }
+  }
 
-    Vertx vertx = Vertx.builder()
-        .with(new VertxOptions().setPreferNativeTransport(true).setEventLoopPoolSize(config.availableEventLoops()))
-        .build();
+  private static void run(ChatConfig config, long started) {
+    VertxOptions options = new VertxOptions().setPreferNativeTransport(true)
+        .setEventLoopPoolSize(config.availableEventLoops());
+    PrometheusMeterRegistry registry = null;
+    VertxBuilder builder = Vertx.builder();
+    if (config.metricsEnabled) {
+      registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+      // Vert.x's own metrics fill the same registry; its per-write socket and per-message event-bus
+      // meters stay off: the server counts those itself, without a cost per delivery
+      options.setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true)
+          .addDisabledMetricsCategory(MetricsDomain.NET_SERVER)
+          .addDisabledMetricsCategory(MetricsDomain.NET_CLIENT)
+          .addDisabledMetricsCategory(MetricsDomain.EVENT_BUS));
+      builder.withMetrics(new MicrometerMetricsFactory(registry));
+    }
+    Vertx vertx = builder.with(options).build();
+
     // signals are handled from here on, so a stop asked for during startup is clean too
     AtomicReference<ChatServer> running = new AtomicReference<>();
     AtomicBoolean stopping = new AtomicBoolean();
@@ -85,7 +130,7 @@ public final class Main {
 
     ChatServer server;
     try {
-      server = ChatServer.start(vertx, config).await(10, TimeUnit.MINUTES);
+      server = ChatServer.start(vertx, config, registry).await(10, TimeUnit.MINUTES);
     } catch (Exception e) {
       if (stopping.get()) {
         return; // stopped by a signal while starting: the shutdown thread exits
@@ -100,8 +145,29 @@ public final class Main {
       server.stop();
       return;
     }
-    log.info("Chat server listening: HTTP port {}, TCP port {} (host {}, database {}, {} event loops, transport {}, started in {} ms)",
-        server.httpPort(), server.tcpPort(), config.host, config.dbUrl, config.availableEventLoops(),
-        vertx.isNativeTransportEnabled() ? "epoll" : "nio", (System.nanoTime() - started) / 1_000_000);
+    log.info("Chat server listening: HTTP port {}, TCP port {} (version {}, host {}, database {}, cluster off, "
+            + "{} event loops, transport {}, metrics {}, started in {} ms)",
+        server.httpPort(), server.tcpPort(), version(), config.host, config.safeDbUrl(), config.availableEventLoops(),
+        vertx.isNativeTransportEnabled() ? "epoll" : "nio", config.metricsEnabled ? "on" : "off",
+        (System.nanoTime() - started) / 1_000_000);
+  }
+
+  /** The --help text: commands, then every configuration key with its default and environment variable. */
+  static String help() {
+    StringBuilder out = new StringBuilder();
+    out.append("chat-server ").append(version()).append(": chat protocol v3.1.3 server (HTTP + TCP)\n\n")
+        .append("Usage:\n")
+        .append("  java -jar chat-server.jar [--conf FILE]            start the server; the working directory is the data folder\n")
+        .append("  java -jar chat-server.jar healthcheck [--conf FILE]  exit 0 when the local server is ready, else 1\n")
+        .append("  java -jar chat-server.jar user list | user delete NAME | user reset-password NAME | session kick NAME\n")
+        .append("                                                     administration (see the README)\n")
+        .append("  java -jar chat-server.jar --help | --version\n\n")
+        .append("Configuration: defaults < --conf FILE (JSON, same keys) < environment variables.\n\n");
+    Map<String, Object> defaults = ConfigLoader.flatDefaults();
+    int width = defaults.keySet().stream().mapToInt(String::length).max().orElse(10) + 2;
+    out.append(String.format("  %-" + width + "s%-22s%s%n", "key", "default", "environment"));
+    defaults.forEach((key, value) -> out.append(String.format("  %-" + width + "s%-22s%s%n", key,
+        value instanceof String s ? (s.isEmpty() ? "\"\"" : s) : value, ConfigLoader.envName(key))));
+    return out.toString();
   }
 }

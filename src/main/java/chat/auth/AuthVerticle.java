@@ -1,5 +1,6 @@
 package chat.auth;
 
+import chat.metrics.ServerMetrics;
 import chat.protocol.Addresses;
 import chat.protocol.AvatarUrls;
 import chat.protocol.LoginOutcome;
@@ -36,9 +37,11 @@ public final class AuthVerticle extends VerticleBase {
   private final SessionRegistry sessions;
   private final String avatarDir;
   private final long purgeIntervalMillis;
+  private final ServerMetrics metrics;
 
   public AuthVerticle(UserStore users, PasswordHasher hasher, WorkerExecutor hashing, TokenStore tokens,
-      SessionRegistry sessions, String avatarDir, long purgeIntervalMillis) {
+      SessionRegistry sessions, String avatarDir, long purgeIntervalMillis, ServerMetrics metrics) {
+    this.metrics = metrics;
     this.users = users;
     this.hasher = hasher;
     this.hashing = hashing;
@@ -78,8 +81,11 @@ public final class AuthVerticle extends VerticleBase {
       String avatarFile = Rules.isDefaultAvatar(avatar) ? Rules.DEFAULT_AVATAR : (String) avatar;
       outcome = createUser((String) username, (String) password, avatarFile);
     }
-    outcome.onComplete(r -> msg.reply(new JsonObject().put("outcome", r.succeeded()
-        ? r.result().name() : RegisterOutcome.DATABASE_ERROR.name())));
+    outcome.onComplete(r -> {
+      RegisterOutcome o = r.succeeded() ? r.result() : RegisterOutcome.DATABASE_ERROR;
+      metrics.outcome("registrations", o.name(), transport(msg)).increment();
+      msg.reply(new JsonObject().put("outcome", o.name()));
+    });
   }
 
   private Future<RegisterOutcome> createUser(String username, String password, String avatarFile) {
@@ -129,12 +135,12 @@ public final class AuthVerticle extends VerticleBase {
       result = outcome(LoginOutcome.BAD_CREDENTIALS);
     }
     result.onComplete(r -> {
-      if (r.succeeded()) {
-        msg.reply(r.result());
-      } else {
+      JsonObject reply = r.succeeded() ? r.result() : new JsonObject().put("outcome", LoginOutcome.BAD_CREDENTIALS.name());
+      if (r.failed()) {
         log.error("Login failed unexpectedly: {}", r.cause().toString());
-        msg.reply(new JsonObject().put("outcome", LoginOutcome.BAD_CREDENTIALS.name()));
       }
+      metrics.outcome("logins", reply.getString("outcome"), transport(msg)).increment();
+      msg.reply(reply);
     });
   }
 
@@ -147,7 +153,8 @@ public final class AuthVerticle extends VerticleBase {
       if (user == null || user.passwd() == null) {
         return Future.succeededFuture();
       }
-      return hashing.executeBlocking(() -> PasswordHasher.verify(pw, user.passwd()), false).compose(ok -> {
+      return hashing.executeBlocking(() -> metrics.hashing().recordCallable(() -> PasswordHasher.verify(pw, user.passwd())),
+          false).compose(ok -> {
         if (!ok) {
           return Future.succeededFuture();
         }
@@ -195,8 +202,13 @@ public final class AuthVerticle extends VerticleBase {
     });
   }
 
+  private static String transport(Message<?> msg) {
+    String t = msg.headers().get(Addresses.TRANSPORT_HEADER);
+    return t == null ? "other" : t;
+  }
+
   private Future<String> hash(String password) {
-    return hashing.executeBlocking(() -> hasher.hash(password), false);
+    return hashing.executeBlocking(() -> metrics.hashing().recordCallable(() -> hasher.hash(password)), false);
   }
 
   private static Future<JsonObject> outcome(LoginOutcome outcome) {

@@ -1,5 +1,6 @@
 package chat.auth;
 
+import chat.metrics.ServerMetrics;
 import chat.protocol.Addresses;
 import chat.protocol.ChatOutcome;
 import chat.protocol.Replies;
@@ -20,9 +21,11 @@ public final class ChatService {
   private final SessionRegistry sessions;
   private final int maxMessageLength;
   private final LongSupplier clock;
+  private final ServerMetrics metrics;
 
   public ChatService(EventBus eventBus, TokenStore tokens, SessionRegistry sessions, int maxMessageLength,
-      LongSupplier clock) {
+      ServerMetrics metrics, LongSupplier clock) {
+    this.metrics = metrics;
     this.eventBus = eventBus;
     this.tokens = tokens;
     this.sessions = sessions;
@@ -61,6 +64,7 @@ public final class ChatService {
         }
         eventBus.publish(Addresses.BROADCAST,
             Replies.broadcast(holder.username(), text, holder.avatarUrl(), clock.getAsLong()));
+        metrics.chatAccepted(!needsSession);
         return ChatOutcome.SENT;
       });
     });

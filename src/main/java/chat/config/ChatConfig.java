@@ -117,6 +117,11 @@ public final class ChatConfig {
     return eventLoops > 0 ? eventLoops : Runtime.getRuntime().availableProcessors();
   }
 
+  /** {@code db.url} with any password in it masked: safe to log. */
+  public String safeDbUrl() {
+    return dbUrl.replaceAll("(?i)(password=)[^&;]*", "$1******").replaceAll("(//[^/:@]+:)[^@/]*@", "$1******@");
+  }
+
   /** Every key with its value, the database password masked: safe to log. */
   public Map<String, Object> describe() {
     Map<String, Object> copy = new java.util.LinkedHashMap<>(values);

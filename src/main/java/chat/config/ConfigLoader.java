@@ -39,6 +39,11 @@ public final class ConfigLoader {
     }
   }
 
+  /** Every key with its default value, in file order. */
+  public static Map<String, Object> flatDefaults() {
+    return flatten(defaults());
+  }
+
   /** The environment variable that overrides {@code key}. */
   public static String envName(String key) {
     return "CHAT_" + key.toUpperCase(Locale.ROOT).replace('.', '_');

@@ -16,6 +16,10 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
+import io.vertx.ext.web.healthchecks.HealthCheckHandler;
+import io.vertx.ext.healthchecks.HealthChecks;
+import io.vertx.micrometer.PrometheusScrapingHandler;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -27,19 +31,26 @@ import org.slf4j.LoggerFactory;
 public final class HttpVerticle extends VerticleBase {
 
   private static final Logger log = LoggerFactory.getLogger(HttpVerticle.class);
-  private static final DeliveryOptions SLOW_REQUEST = new DeliveryOptions().setSendTimeout(120_000);
+  private static final DeliveryOptions SLOW_REQUEST = new DeliveryOptions().setSendTimeout(120_000)
+      .addHeader(Addresses.TRANSPORT_HEADER, "http");
   private static final String JSON = "application/json; charset=utf-8";
 
   public record Settings(String host, int port, int maxBodyBytes, String avatarDir) {
   }
 
+  /** What operators read: metrics (null registry when off) and the two health endpoints. */
+  public record Operations(PrometheusMeterRegistry metrics, HealthChecks liveness, HealthChecks readiness) {
+  }
+
   private final Settings settings;
   private final ChatService chats;
+  private final Operations operations;
   private HttpServer server;
 
-  public HttpVerticle(Settings settings, ChatService chats) {
+  public HttpVerticle(Settings settings, ChatService chats, Operations operations) {
     this.settings = settings;
     this.chats = chats;
+    this.operations = operations;
   }
 
   @Override
@@ -50,6 +61,11 @@ public final class HttpVerticle extends VerticleBase {
     router.post("/api/login").handler(this::login);
     router.post("/api/chat").handler(this::chat);
     router.get("/avatar/:username/:filename").handler(new AvatarHandler(vertx, settings.avatarDir()));
+    router.get("/health/live").handler(HealthCheckHandler.createWithHealthChecks(operations.liveness()));
+    router.get("/health/ready").handler(HealthCheckHandler.createWithHealthChecks(operations.readiness()));
+    if (operations.metrics() != null) {
+      router.get("/metrics").handler(PrometheusScrapingHandler.create(operations.metrics()));
+    }
     router.errorHandler(404, ctx -> respond(ctx, Replies.NOT_FOUND));
     router.errorHandler(405, ctx -> respond(ctx, Replies.METHOD_NOT_ALLOWED));
     router.errorHandler(413, ctx -> respond(ctx, Replies.REQUEST_TOO_LARGE));

@@ -14,6 +14,9 @@ public final class Addresses {
   public static final String BROADCAST = "chat.broadcast";
   /** Publish: the reaper asks every TCP verticle to close connections that never logged in and went idle. */
   public static final String SWEEP_UNAUTHENTICATED = "chat.tcp.sweep";
+  /** Header of REGISTER and LOGIN requests naming the listener that asks: "tcp" or "http" (for metrics). */
+  public static final String TRANSPORT_HEADER = "transport";
+
   /** Prefix of each TCP verticle instance's own address (see SessionRef). */
   public static final String TCP_OWNER_PREFIX = "chat.tcp.owner.";
 }

@@ -1,6 +1,8 @@
 package chat.store;
 
 import chat.config.ChatConfig;
+import chat.metrics.ServerMetrics;
+import io.micrometer.core.instrument.Timer;
 import io.agroal.api.AgroalDataSource;
 import io.agroal.api.configuration.supplier.AgroalDataSourceConfigurationSupplier;
 import io.agroal.api.security.NamePrincipal;
@@ -20,8 +22,11 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import java.util.function.Predicate;
+import java.util.function.Supplier;
 
 /**
  * The {@code users} table, through vertx-jdbc-client over an Agroal pool. The table keeps the
@@ -41,10 +46,50 @@ public final class UserStore {
 
   private final AgroalDataSource dataSource;
   private final Pool pool;
+  private final boolean sqlite;
+  private final AtomicInteger inFlight = new AtomicInteger();
+  private Timer operations;
 
-  private UserStore(AgroalDataSource dataSource, Pool pool) {
+  private UserStore(AgroalDataSource dataSource, Pool pool, boolean sqlite) {
     this.dataSource = dataSource;
     this.pool = pool;
+    this.sqlite = sqlite;
+  }
+
+  /** Reports operations in flight and their duration (DB pool usage) to the server's metrics. */
+  public void measureWith(ServerMetrics metrics, int poolSize) {
+    operations = metrics.dbOperations();
+    metrics.gauge("chat_db_operations_in_flight", "Database operations submitted and not yet completed (queued or running)",
+        inFlight::get);
+    metrics.gauge("chat_db_pool_max_connections", "Database connections the pool may open", () -> poolSize);
+  }
+
+  /** Counts an operation while it runs; the hot path never touches the database. */
+  private <T> Future<T> tracked(Supplier<Future<T>> operation) {
+    Timer timer = operations;
+    if (timer == null) {
+      return operation.get();
+    }
+    long start = System.nanoTime();
+    inFlight.incrementAndGet();
+    return operation.get().andThen(r -> {
+      inFlight.decrementAndGet();
+      timer.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+    });
+  }
+
+  /**
+   * Whether the database answers, for the readiness check. On SQLite it takes the write lock
+   * and lets go of it at once ({@code BEGIN IMMEDIATE; ROLLBACK}): readers always get through in
+   * WAL mode, but a registration needs the write lock.
+   */
+  public Future<Void> ping() {
+    if (!sqlite) {
+      return tracked(() -> pool.query("SELECT 1").execute().mapEmpty());
+    }
+    return tracked(() -> pool.withConnection(c -> c.query("BEGIN IMMEDIATE").execute()
+        .compose(r -> c.query("ROLLBACK").execute())
+        .mapEmpty()));
   }
 
   /** Creates the pool. Nothing touches the database until {@link #prepare}. */
@@ -74,7 +119,7 @@ public final class UserStore {
               return cf;
             })));
     Pool pool = JDBCPool.pool(vertx, ds, new PoolOptions().setMaxSize(config.dbPoolSize));
-    return new UserStore(ds, pool);
+    return new UserStore(ds, pool, sqlite);
   }
 
   /**
@@ -184,7 +229,7 @@ public final class UserStore {
   }
 
   public Future<User> find(String name) {
-    return pool.preparedQuery("SELECT name, passwd, avatar FROM users WHERE name = ?").execute(Tuple.of(name))
+    return tracked(() -> pool.preparedQuery("SELECT name, passwd, avatar FROM users WHERE name = ?").execute(Tuple.of(name)))
         .map(rows -> {
           if (rows.size() == 0) {
             return null;
@@ -195,21 +240,22 @@ public final class UserStore {
   }
 
   public Future<Boolean> exists(String name) {
-    return pool.preparedQuery("SELECT 1 FROM users WHERE name = ?").execute(Tuple.of(name)).map(rows -> rows.size() > 0);
+    return tracked(() -> pool.preparedQuery("SELECT 1 FROM users WHERE name = ?").execute(Tuple.of(name)))
+        .map(rows -> rows.size() > 0);
   }
 
   /** Completes with {@code false} when the name is taken; committed to disk when it completes. */
   public Future<Boolean> insert(String name, String passwordHash, String avatar) {
-    return pool.preparedQuery("INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)")
-        .execute(Tuple.of(name, passwordHash, avatar))
+    return tracked(() -> pool.preparedQuery("INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)")
+        .execute(Tuple.of(name, passwordHash, avatar)))
         .map(r -> true)
         .recover(err -> isUniqueViolation(err) ? Future.succeededFuture(false) : Future.failedFuture(err));
   }
 
   /** Replaces a password only if it is still {@code expected} (a legacy plain text being upgraded). */
   public Future<Void> replacePassword(String name, String expected, String passwordHash) {
-    return pool.preparedQuery("UPDATE users SET passwd = ? WHERE name = ? AND passwd = ?")
-        .execute(Tuple.of(passwordHash, name, expected)).mapEmpty();
+    return tracked(() -> pool.preparedQuery("UPDATE users SET passwd = ? WHERE name = ? AND passwd = ?")
+        .execute(Tuple.of(passwordHash, name, expected))).mapEmpty();
   }
 
   public Future<Void> close() {

@@ -38,7 +38,8 @@ final class TcpConnection implements JsonFramer.Sink {
   /** How long a last message may take to leave before the connection is cut off anyway. */
   private static final long CLOSE_GRACE_MILLIS = 2000;
 
-  private static final DeliveryOptions SLOW_REQUEST = new DeliveryOptions().setSendTimeout(120_000);
+  private static final DeliveryOptions SLOW_REQUEST = new DeliveryOptions().setSendTimeout(120_000)
+      .addHeader(Addresses.TRANSPORT_HEADER, "tcp");
 
   final long id;
   final NetSocket socket;
@@ -82,6 +83,7 @@ final class TcpConnection implements JsonFramer.Sink {
   @Override
   public void onFrame(Buffer frame) {
     lastFrameMillis = verticle.now();
+    verticle.stats.framesIn++;
     accept(frame);
   }
 
@@ -237,6 +239,7 @@ final class TcpConnection implements JsonFramer.Sink {
     }
     if (socket.writeQueueFull()) {
       log.info("Closing connection {} of {}: it stopped reading (slow consumer)", id, user);
+      verticle.stats.slowConsumersDropped++;
       close();
       return;
     }

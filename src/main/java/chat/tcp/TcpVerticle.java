@@ -2,6 +2,7 @@ package chat.tcp;
 
 import chat.auth.ChatService;
 import chat.auth.SessionRegistry;
+import chat.metrics.ServerMetrics;
 import chat.protocol.Addresses;
 import chat.protocol.OwnerCommands;
 import chat.protocol.Replies;
@@ -34,6 +35,8 @@ public final class TcpVerticle extends VerticleBase {
 
   final ChatService chats;
   final SessionRegistry sessions;
+  final ServerMetrics.TcpStats stats;
+  private final ServerMetrics metrics;
   final String ownerAddress = Addresses.TCP_OWNER_PREFIX + UUID.randomUUID();
   private final Settings settings;
   private final LongSupplier clock;
@@ -45,8 +48,11 @@ public final class TcpVerticle extends VerticleBase {
   private long nextConnectionId;
   private NetServer server;
 
-  public TcpVerticle(Settings settings, ChatService chats, SessionRegistry sessions, LongSupplier clock) {
+  public TcpVerticle(Settings settings, ChatService chats, SessionRegistry sessions, ServerMetrics metrics,
+      LongSupplier clock) {
     this.settings = settings;
+    this.metrics = metrics;
+    this.stats = metrics.newTcpStats();
     this.chats = chats;
     this.sessions = sessions;
     this.clock = clock;
@@ -59,6 +65,7 @@ public final class TcpVerticle extends VerticleBase {
         .setPort(settings.port())
         .setTcpNoDelay(true));
     server.connectHandler(this::accept);
+    metrics.watchEventLoop(vertx);
     return Future.all(
             vertx.eventBus().<Buffer>consumer(Addresses.BROADCAST, m -> broadcast(m.body())).completion(),
             vertx.eventBus().<JsonObject>consumer(ownerAddress, this::command).completion(),
@@ -89,6 +96,7 @@ public final class TcpVerticle extends VerticleBase {
     long id = ++nextConnectionId;
     TcpConnection c = new TcpConnection(this, socket, id, settings.maxFrameBytes(), now());
     connections.put(id, c);
+    stats.connections = connections.size();
     c.start();
   }
 
@@ -101,10 +109,12 @@ public final class TcpVerticle extends VerticleBase {
     }
     c.sessionIndex = holderCount;
     holders[holderCount++] = c;
+    stats.sessions = holderCount;
   }
 
   void forget(TcpConnection c) {
     connections.remove(c.id);
+    stats.connections = connections.size();
     int i = c.sessionIndex;
     if (i >= 0) {
       TcpConnection last = holders[--holderCount];
@@ -112,11 +122,13 @@ public final class TcpVerticle extends VerticleBase {
       last.sessionIndex = i;
       holders[holderCount] = null;
       c.sessionIndex = -1;
+      stats.sessions = holderCount;
     }
   }
 
   private void broadcast(Buffer line) {
     // backwards, so a holder leaving the array during the loop never makes us skip another
+    stats.deliveries += holderCount;
     for (int i = holderCount - 1; i >= 0; i--) {
       holders[i].deliver(line);
     }

@@ -1,0 +1,48 @@
+package chat.http;
+
+import chat.store.UserStore;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.healthchecks.HealthChecks;
+import io.vertx.ext.healthchecks.Status;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The checks behind {@code /health/live} and {@code /health/ready} (vertx-health-check). The
+ * body lists each check with its status, so a failing probe says which check failed.
+ */
+public final class Health {
+
+  private static final Logger log = LoggerFactory.getLogger(Health.class);
+
+  private Health() {
+  }
+
+  /** Live: the HTTP event loop answers (the check runs on it). */
+  public static HealthChecks liveness(Vertx vertx) {
+    return HealthChecks.create(vertx).register("event-loop", promise -> promise.complete(Status.OK()));
+  }
+
+  /**
+   * Ready: the database answers within {@code timeoutMillis} (on SQLite, its write lock can be
+   * taken, which is what a registration needs).
+   */
+  public static HealthChecks readiness(Vertx vertx, UserStore users, long timeoutMillis) {
+    // our own timer answers first, so a slow database is a plain KO (503) with a reason, not a
+    // failed procedure (500)
+    return HealthChecks.create(vertx).register("database", timeoutMillis + 1000, promise -> {
+      long timer = vertx.setTimer(timeoutMillis, t -> promise.tryComplete(
+          Status.KO(new JsonObject().put("reason", "the database did not answer within " + timeoutMillis + " ms"))));
+      users.ping().onComplete(r -> {
+        vertx.cancelTimer(timer);
+        if (r.succeeded()) {
+          promise.tryComplete(Status.OK());
+        } else {
+          log.warn("Readiness: the database failed: {}", r.cause().toString());
+          promise.tryComplete(Status.KO(new JsonObject().put("reason", "the database failed")));
+        }
+      });
+    });
+  }
+}
