@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Chat server image: build with Maven, run on a JRE as a non-root user.
 #   docker build -t chat-server .
-#   docker run -d -p 5001:5001 -p 8889:8889 -v chat-data:/data chat-server
+#   docker run -d --name chat -p 5001:5001 -p 8889:8889 -v chat-data:/data chat-server
 
 FROM maven:3.9-eclipse-temurin-17 AS build
 WORKDIR /src
@@ -22,7 +22,11 @@ WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 5001 8889
 USER chat
-# container-aware heap sizing; override with -e JAVA_OPTS=...
-ENV JAVA_OPTS="-XX:MaxRAMPercentage=75"
+# container-aware heap sizing, and a restart (not a limp) on running out of memory;
+# override with -e JAVA_OPTS=...
+ENV JAVA_OPTS="-XX:MaxRAMPercentage=75 -XX:+ExitOnOutOfMemoryError"
+# ready = the database answers (GET /health/ready); the jar asks it itself, the image has no curl
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+  CMD ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx32m", "-jar", "/app/chat-server.jar", "healthcheck"]
 # every config key can be set with an environment variable, e.g. -e CHAT_TCP_PORT=9000
 ENTRYPOINT ["sh", "-c", "exec java $JAVA_OPTS -jar /app/chat-server.jar \"$@\"", "chat-server"]

@@ -115,4 +115,13 @@ class DockerfileTest {
     assertEquals("[\"" + workdir + "\"]", only(stage, "VOLUME"));
     assertTrue(only(stage, "ENV").contains("-XX:MaxRAMPercentage"), "container-aware heap sizing");
   }
+
+  @Test
+  @DisplayName("the image's HEALTHCHECK runs the jar's own healthcheck command")
+  void healthcheckUsesTheJar() throws IOException {
+    String healthcheck = only(finalStage(parse(Path.of("Dockerfile"))), "HEALTHCHECK");
+    assertTrue(healthcheck.contains("CMD [\"java\""), healthcheck);
+    assertTrue(healthcheck.contains("\"-jar\", \"/app/chat-server.jar\", \"healthcheck\"]"), healthcheck);
+    assertTrue(chat.Main.help().contains("healthcheck"), "Main knows the healthcheck command");
+  }
 }

@@ -70,6 +70,7 @@ class JarLaunchIT {
       c.send("{\"type\":\"heartbeat\",\"token\":\"" + token + "\"}");
       c.expect("{\"type\":\"heartbeat\",\"status\":\"success\"}");
     }
+    assertEquals(0, runHealthcheck(java, jar, http), "the image's HEALTHCHECK command sees a ready server");
     assertTrue(Files.exists(data.resolve("usr.db")), "usr.db in the working directory");
     assertTrue(Files.exists(data.resolve("avatar/default/default_avatar.png")), "default avatar installed");
     assertTrue(Files.isDirectory(data.resolve("avatar/docker")), "the user's avatar folder");
@@ -77,6 +78,17 @@ class JarLaunchIT {
     process.destroy(); // SIGTERM, as docker stop sends
     assertTrue(process.waitFor(10, TimeUnit.SECONDS), "stopped within 10 s of SIGTERM");
     assertEquals(0, process.exitValue());
+  }
+
+  /** The Dockerfile's HEALTHCHECK command line, with the container's environment. */
+  private int runHealthcheck(String java, Path jar, int httpPort) throws Exception {
+    ProcessBuilder pb = new ProcessBuilder(java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx32m", "-jar",
+        jar.toString(), "healthcheck").directory(data.toFile()).redirectErrorStream(true)
+        .redirectOutput(data.resolve("healthcheck.out").toFile());
+    pb.environment().put("CHAT_HTTP_PORT", String.valueOf(httpPort));
+    Process check = pb.start();
+    assertTrue(check.waitFor(30, TimeUnit.SECONDS), "healthcheck finished");
+    return check.exitValue();
   }
 
   private static Matcher waitForListening(BufferedReader out) throws IOException {
