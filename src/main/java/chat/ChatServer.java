@@ -94,9 +94,8 @@ public final class ChatServer {
   private static PasswordHasher.Params hashParams(ChatConfig config) {
     if (config.hashCost == ChatConfig.HashCost.LOW) {
       log.warn("auth.hashCost is 'low': passwords get cheap hashes. Use it for tests and benchmarks only.");
-      return PasswordHasher.Params.LOW;
     }
-    return new PasswordHasher.Params(config.argon2MemoryKiB, config.argon2Iterations, config.argon2Parallelism);
+    return PasswordHasher.Params.of(config);
   }
 
   /** The shipped default avatar goes to {@code <avatar dir>/default/default_avatar.png} unless one is there. */
