@@ -1,5 +1,6 @@
 package chat;
 
+import chat.admin.AdminVerticle;
 import chat.auth.AuthVerticle;
 import chat.auth.ChatService;
 import chat.auth.LocalSessionRegistry;
@@ -10,6 +11,7 @@ import chat.auth.TokenStore;
 import chat.config.ChatConfig;
 import chat.http.HttpVerticle;
 import chat.reaper.ReaperVerticle;
+import chat.store.AdminQueue;
 import chat.store.UserStore;
 import chat.tcp.TcpVerticle;
 import io.vertx.core.DeploymentOptions;
@@ -31,7 +33,7 @@ import java.util.function.LongSupplier;
 
 /**
  * Wires the server together on a given Vert.x instance: storage, the shared state, and the
- * verticles (auth, TCP x N, HTTP x N, reaper). {@link Main} runs it; tests start it in-process.
+ * verticles (auth, TCP x N, HTTP x N, reaper, admin). {@link Main} runs it; tests start it in-process.
  */
 public final class ChatServer {
 
@@ -87,6 +89,8 @@ public final class ChatServer {
         .compose(v -> server.deployHttp(config, chats))
         .compose(v -> server.deploy(() -> new ReaperVerticle(sessions, config.reaperIdleSeconds * 1000L,
             config.reaperIntervalSeconds * 1000L, clock), 1))
+        .compose(v -> server.deploy(() -> new AdminVerticle(AdminQueue.of(users), tokens, sessions,
+            config.adminPollMillis, clock), 1))
         .map(server)
         .recover(err -> server.stop().transform(x -> Future.failedFuture(err)));
   }
