@@ -19,6 +19,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * {@code java -jar chat-server.jar [--conf FILE]}: reads the configuration, starts the server
  * with the working directory as the data folder, and stops it cleanly on SIGTERM or SIGINT.
  * Exit codes: 0 after a clean stop, 1 when startup fails, 2 for bad arguments or configuration.
+ * With an administration command ({@code user ...}, {@code session ...}, {@code --help}) it runs
+ * {@link AdminCli} instead.
  */
 public final class Main {
 
@@ -28,7 +30,7 @@ public final class Main {
   }
 
   public static void main(String[] args) {
-    if (args.length > 0 && AdminCli.handles(args[0])) {
+    if (AdminCli.handles(args)) {
       System.exit(AdminCli.run(args));
       return;
     }
@@ -40,7 +42,8 @@ public final class Main {
       } else if (a.startsWith("--conf=")) {
         confFile = a.substring("--conf=".length());
       } else {
-        System.err.println("chat-server: unknown argument '" + a + "'. Usage: java -jar chat-server.jar [--conf FILE]");
+        System.err.println("chat-server: unknown argument '" + a + "'. Usage: java -jar chat-server.jar [--conf FILE]"
+            + " (administration commands: java -jar chat-server.jar --help)");
         System.exit(2);
       }
     }
