@@ -1,5 +1,6 @@
 package chat;
 
+import chat.admin.AdminVerticle;
 import chat.auth.AuthVerticle;
 import chat.auth.ChatService;
 import chat.auth.LocalSessionRegistry;
@@ -14,6 +15,7 @@ import chat.metrics.ServerMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import chat.reaper.ReaperVerticle;
+import chat.store.AdminQueue;
 import chat.store.UserStore;
 import chat.tcp.TcpVerticle;
 import io.vertx.core.DeploymentOptions;
@@ -35,7 +37,7 @@ import java.util.function.LongSupplier;
 
 /**
  * Wires the server together on a given Vert.x instance: storage, the shared state, and the
- * verticles (auth, TCP x N, HTTP x N, reaper). {@link Main} runs it; tests start it in-process.
+ * verticles (auth, TCP x N, HTTP x N, reaper, admin). {@link Main} runs it; tests start it in-process.
  */
 public final class ChatServer {
 
@@ -109,6 +111,8 @@ public final class ChatServer {
         .compose(v -> server.deployHttp(config, chats, operations))
         .compose(v -> server.deploy(() -> new ReaperVerticle(sessions, config.reaperIdleSeconds * 1000L,
             config.reaperIntervalSeconds * 1000L, clock), 1))
+        .compose(v -> server.deploy(() -> new AdminVerticle(AdminQueue.of(users), tokens, sessions,
+            config.adminPollMillis, clock), 1))
         .map(server)
         .recover(err -> server.stop().transform(x -> Future.failedFuture(err)));
   }
@@ -116,9 +120,8 @@ public final class ChatServer {
   private static PasswordHasher.Params hashParams(ChatConfig config) {
     if (config.hashCost == ChatConfig.HashCost.LOW) {
       log.warn("auth.hashCost is 'low': passwords get cheap hashes. Use it for tests and benchmarks only.");
-      return PasswordHasher.Params.LOW;
     }
-    return new PasswordHasher.Params(config.argon2MemoryKiB, config.argon2Iterations, config.argon2Parallelism);
+    return PasswordHasher.Params.of(config);
   }
 
   /** The shipped default avatar goes to {@code <avatar dir>/default/default_avatar.png} unless one is there. */

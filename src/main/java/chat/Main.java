@@ -42,7 +42,7 @@ public final class Main {
   }
 
   public static void main(String[] args) {
-    if (args.length > 0 && AdminCli.handles(args[0])) {
+    if (AdminCli.handles(args)) {
       System.exit(AdminCli.run(args));
       return;
     }
@@ -156,12 +156,10 @@ public final class Main {
   static String help() {
     StringBuilder out = new StringBuilder();
     out.append("chat-server ").append(version()).append(": chat protocol v3.1.3 server (HTTP + TCP)\n\n")
-        .append("Usage:\n")
-        .append("  java -jar chat-server.jar [--conf FILE]            start the server; the working directory is the data folder\n")
-        .append("  java -jar chat-server.jar healthcheck [--conf FILE]  exit 0 when the local server is ready, else 1\n")
-        .append("  java -jar chat-server.jar user list | user delete NAME | user reset-password NAME | session kick NAME\n")
-        .append("                                                     administration (see the README)\n")
-        .append("  java -jar chat-server.jar --help | --version\n\n")
+        .append(AdminCli.USAGE).append('\n')
+        .append("Other commands:\n")
+        .append("  healthcheck       exit 0 when the server on this machine is ready (GET /health/ready), else 1\n")
+        .append("  --help, --version\n\n")
         .append("Configuration: defaults < --conf FILE (JSON, same keys) < environment variables.\n\n");
     Map<String, Object> defaults = ConfigLoader.flatDefaults();
     int width = defaults.keySet().stream().mapToInt(String::length).max().orElse(10) + 2;

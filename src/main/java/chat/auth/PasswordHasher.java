@@ -1,5 +1,6 @@
 package chat.auth;
 
+import chat.config.ChatConfig;
 import org.bouncycastle.crypto.generators.Argon2BytesGenerator;
 import org.bouncycastle.crypto.params.Argon2Parameters;
 
@@ -21,6 +22,16 @@ public final class PasswordHasher {
     public static final Params OWASP = new Params(19456, 2, 1);
     /** Cheap, for tests and benchmarks only (auth.hashCost=low). */
     public static final Params LOW = new Params(256, 1, 1);
+
+    /**
+     * The cost configured by {@code auth.hashCost} and {@code auth.argon2.*}: the one place that
+     * reads them, for the server and the admin commands alike.
+     */
+    public static Params of(ChatConfig config) {
+      return config.hashCost == ChatConfig.HashCost.LOW
+          ? LOW
+          : new Params(config.argon2MemoryKiB, config.argon2Iterations, config.argon2Parallelism);
+    }
   }
 
   private static final String PREFIX = "$argon2id$v=19$";

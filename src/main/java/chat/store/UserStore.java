@@ -44,6 +44,13 @@ public final class UserStore {
   public record User(String name, String passwd, String avatar) {
   }
 
+  /** What a stored password is, for listing: never the password or hash itself. */
+  public enum PasswordState { HASHED, PLAIN_TEXT, NONE }
+
+  /** One user as the admin commands list it: no password, no hash. */
+  public record Summary(String name, String avatar, PasswordState password) {
+  }
+
   private final AgroalDataSource dataSource;
   private final Pool pool;
   private final boolean sqlite;
@@ -256,6 +263,51 @@ public final class UserStore {
   public Future<Void> replacePassword(String name, String expected, String passwordHash) {
     return tracked(() -> pool.preparedQuery("UPDATE users SET passwd = ? WHERE name = ? AND passwd = ?")
         .execute(Tuple.of(passwordHash, name, expected))).mapEmpty();
+  }
+
+  /**
+   * Every user, sorted by name, with the state of its password (the password or hash itself never
+   * leaves this method). Read only, and it needs no {@link #prepare}: it also reads an original
+   * server's file, including the 3.1 layout without an {@code avatar} column (avatar then
+   * {@code null}).
+   */
+  public Future<List<Summary>> list(Predicate<String> isHash) {
+    return pool.query("PRAGMA table_info(users)").execute().compose(columns -> {
+      if (columns.size() == 0) {
+        return Future.failedFuture(new IllegalStateException("the database has no table 'users'"));
+      }
+      boolean hasAvatar = false;
+      for (Row r : columns) {
+        hasAvatar |= "avatar".equals(r.getString("name"));
+      }
+      return pool.query("SELECT name, passwd, " + (hasAvatar ? "avatar" : "NULL")
+          + " FROM users WHERE name IS NOT NULL ORDER BY name, rowid").execute();
+    }).map(rows -> {
+      List<Summary> out = new ArrayList<>(rows.size());
+      for (Row r : rows) {
+        String passwd = r.getString(1);
+        PasswordState state = passwd == null ? PasswordState.NONE
+            : isHash.test(passwd) ? PasswordState.HASHED : PasswordState.PLAIN_TEXT;
+        out.add(new Summary(r.getString(0), r.getString(2), state));
+      }
+      return out;
+    });
+  }
+
+  /** Deletes the user (one autocommit statement); completes with whether there was one. */
+  public Future<Boolean> delete(String name) {
+    return pool.preparedQuery("DELETE FROM users WHERE name = ?").execute(Tuple.of(name)).map(r -> r.rowCount() > 0);
+  }
+
+  /** Sets the user's password hash (one autocommit statement); completes with whether the user exists. */
+  public Future<Boolean> setPassword(String name, String passwordHash) {
+    return pool.preparedQuery("UPDATE users SET passwd = ? WHERE name = ?")
+        .execute(Tuple.of(passwordHash, name)).map(r -> r.rowCount() > 0);
+  }
+
+  /** The pool, for the other tables of the same database ({@link AdminQueue}). */
+  Pool pool() {
+    return pool;
   }
 
   public Future<Void> close() {
