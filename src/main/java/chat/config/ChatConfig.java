@@ -45,6 +45,24 @@ public final class ChatConfig {
   public final boolean metricsEnabled;
   public final int healthTimeoutMillis;
   public final int adminPollMillis;
+  public final int httpMaxConnections;
+  public final int tcpMaxConnections;
+  /** limits.enabled: the one switch that turns every abuse limit off. */
+  public final boolean limitsEnabled;
+  /** Each of these is 0 when that limit is off (or when limits.enabled is false). */
+  public final int loginFailuresPerUser;
+  public final int loginFailuresPerAddress;
+  public final int loginFailureWindowSeconds;
+  public final int chatMessagesPerSecond;
+  public final int registrationsPerAddress;
+  public final int registrationWindowSeconds;
+  public final boolean tlsEnabled;
+  public final String tlsCertFile;
+  public final String tlsKeyFile;
+  public final boolean tlsOnly;
+  public final int tlsHttpPort;
+  public final int tlsTcpPort;
+  public final int shutdownGraceSeconds;
 
   ChatConfig(Map<String, Object> values) {
     this.values = Collections.unmodifiableMap(values);
@@ -93,6 +111,28 @@ public final class ChatConfig {
     metricsEnabled = (Boolean) values.get("metrics.enabled");
     healthTimeoutMillis = integer("health.timeoutMillis", 100, 60_000);
     adminPollMillis = integer("admin.pollMillis", 50, 60_000);
+    httpMaxConnections = integer("http.maxConnections", 1, Integer.MAX_VALUE);
+    tcpMaxConnections = integer("tcp.maxConnections", 1, Integer.MAX_VALUE);
+    limitsEnabled = (Boolean) values.get("limits.enabled");
+    loginFailuresPerUser = limit("limits.loginFailuresPerUser");
+    loginFailuresPerAddress = limit("limits.loginFailuresPerAddress");
+    loginFailureWindowSeconds = integer("limits.loginFailureWindowSeconds", 1, 86_400);
+    chatMessagesPerSecond = limit("limits.chatMessagesPerSecond");
+    registrationsPerAddress = limit("limits.registrationsPerAddress");
+    registrationWindowSeconds = integer("limits.registrationWindowSeconds", 1, 86_400 * 7);
+    tlsEnabled = (Boolean) values.get("tls.enabled");
+    tlsCertFile = (String) values.get("tls.certFile");
+    tlsKeyFile = (String) values.get("tls.keyFile");
+    tlsOnly = (Boolean) values.get("tls.only");
+    tlsHttpPort = integer("tls.httpPort", 0, 65535);
+    tlsTcpPort = integer("tls.tcpPort", 0, 65535);
+    if (tlsEnabled && (tlsCertFile.isBlank() || tlsKeyFile.isBlank())) {
+      throw new ConfigException("configuration keys 'tls.certFile' and 'tls.keyFile' must name PEM files when tls.enabled is true");
+    }
+    if (tlsOnly && !tlsEnabled) {
+      throw new ConfigException("configuration key 'tls.only' needs tls.enabled=true");
+    }
+    shutdownGraceSeconds = integer("shutdown.graceSeconds", 0, 60);
   }
 
   /** The defaults with some keys replaced (flat keys, e.g. {@code "tcp.port"}); validated. For tests and tools. */
@@ -137,6 +177,12 @@ public final class ChatConfig {
       throw new ConfigException("configuration key '" + key + "' must not be empty");
     }
     return v;
+  }
+
+  /** An abuse limit: its value, or 0 when it is off or limits.enabled is false. */
+  private int limit(String key) {
+    int v = integer(key, 0, Integer.MAX_VALUE);
+    return limitsEnabled ? v : 0;
   }
 
   private int integer(String key, int min, int max) {
