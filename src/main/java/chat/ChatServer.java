@@ -156,7 +156,7 @@ public final class ChatServer {
       LongSupplier clock) {
     int instances = config.tcpInstances > 0 ? config.tcpInstances : config.availableEventLoops();
     TcpVerticle.Settings settings = new TcpVerticle.Settings(config.host, sharedPort(config.tcpPort, RANDOM_TCP_PORT),
-        config.tcpMaxFrameBytes, config.tcpMaxPendingBytes);
+        config.tcpMaxFrameBytes, config.tcpMaxPendingBytes, config.shutdownGraceSeconds);
     List<TcpVerticle> started = new CopyOnWriteArrayList<>();
     return deploy(() -> {
       TcpVerticle v = new TcpVerticle(settings, chats, sessions, metrics, clock);
@@ -168,7 +168,7 @@ public final class ChatServer {
   private Future<Void> deployHttp(ChatConfig config, ChatService chats, HttpVerticle.Operations operations) {
     int instances = config.httpInstances > 0 ? config.httpInstances : config.availableEventLoops();
     HttpVerticle.Settings settings = new HttpVerticle.Settings(config.host, sharedPort(config.httpPort, RANDOM_HTTP_PORT),
-        config.httpMaxBodyBytes, config.avatarDir);
+        config.httpMaxBodyBytes, config.avatarDir, config.shutdownGraceSeconds);
     List<HttpVerticle> started = new CopyOnWriteArrayList<>();
     return deploy(() -> {
       HttpVerticle v = new HttpVerticle(settings, chats, operations);
@@ -183,15 +183,21 @@ public final class ChatServer {
         .mapEmpty();
   }
 
-  /** Undeploys in reverse order (listeners first), then closes the database and the hashing pool. */
+  /**
+   * Drains and stops: first everything deployed after the auth verticle (the listeners drain in
+   * parallel: they stop accepting, finish what they are handling, tell their clients and close
+   * within shutdown.graceSeconds), then the auth verticle, then the database and the hashing pool.
+   */
   public Future<Void> stop() {
-    Future<Void> chain = Future.succeededFuture();
-    for (int i = deployments.size() - 1; i >= 0; i--) {
-      String id = deployments.get(i);
-      chain = chain.compose(v -> vertx.undeploy(id).otherwiseEmpty());
-    }
+    List<String> ids = new ArrayList<>(deployments);
     deployments.clear();
-    return chain
+    String auth = ids.isEmpty() ? null : ids.remove(0);
+    List<Future<?>> front = new ArrayList<>();
+    for (String id : ids) {
+      front.add(vertx.undeploy(id).otherwiseEmpty());
+    }
+    return Future.join(front).otherwiseEmpty()
+        .compose(v -> auth == null ? Future.<Void>succeededFuture() : vertx.undeploy(auth).otherwiseEmpty())
         .compose(v -> users.close().otherwiseEmpty())
         .compose(v -> hashing.close().otherwiseEmpty())
         .andThen(v -> metrics.close());

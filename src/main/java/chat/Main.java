@@ -118,7 +118,7 @@ public final class Main {
       try {
         ChatServer server = running.get();
         Future<Void> stopped = server == null ? Future.succeededFuture() : server.stop();
-        stopped.eventually(vertx::close).await(10, TimeUnit.SECONDS);
+        stopped.eventually(vertx::close).await(config.shutdownGraceSeconds + 4L, TimeUnit.SECONDS);
         log.info("Stopped");
       } catch (Exception e) {
         log.warn("Shutdown did not finish cleanly: {}", e.toString());

@@ -35,7 +35,7 @@ public final class HttpVerticle extends VerticleBase {
       .addHeader(Addresses.TRANSPORT_HEADER, "http");
   private static final String JSON = "application/json; charset=utf-8";
 
-  public record Settings(String host, int port, int maxBodyBytes, String avatarDir) {
+  public record Settings(String host, int port, int maxBodyBytes, String avatarDir, int shutdownGraceSeconds) {
   }
 
   /** What operators read: metrics (null registry when off) and the two health endpoints. */
@@ -81,9 +81,10 @@ public final class HttpVerticle extends VerticleBase {
     return server.listen();
   }
 
+  /** Stops accepting and lets requests in flight finish, for at most the grace period. */
   @Override
   public Future<?> stop() {
-    return server.close();
+    return server.shutdown(settings.shutdownGraceSeconds(), java.util.concurrent.TimeUnit.SECONDS);
   }
 
   public int actualPort() {

@@ -33,6 +33,8 @@ public final class Replies {
   public static final Reply MESSAGE_TOO_LARGE = error(413, "Message too large");
   public static final Reply UNKNOWN_TYPE = error(400, "Unknown message type");
   public static final Reply IDLE_TIMEOUT = error(0, "Idle timeout");
+  /** [ext] sent to every connection when the server stops (SIGTERM), just before it closes. */
+  public static final Reply SHUTTING_DOWN = error(0, "Server shutting down");
   /** [ext] sent before an administrator's kick closes the session. */
   public static final Reply KICKED = error(0, "Session closed by an administrator");
   /** [ext] HTTP: a body over http.maxBodyBytes. */

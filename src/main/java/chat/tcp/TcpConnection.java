@@ -54,6 +54,8 @@ final class TcpConnection implements JsonFramer.Sink {
   private boolean closed;
   /** The client sent FIN: finish what it sent, then close. */
   private boolean inputEnded;
+  /** The server is stopping: finish the message in hand, say so, then close. */
+  private boolean stopping;
   /** Whether the socket is really closed (closed only means that we stopped using it). */
   private boolean gone;
   private boolean busy;
@@ -71,6 +73,7 @@ final class TcpConnection implements JsonFramer.Sink {
     InputShutdownHandler.install(socket, this);
     socket.handler(framer);
     socket.closeHandler(v -> onClosed());
+    socket.shutdownHandler(v -> onServerShutdown());
     socket.exceptionHandler(err -> log.debug("Connection {} failed: {}", id, err.toString()));
   }
 
@@ -131,13 +134,27 @@ final class TcpConnection implements JsonFramer.Sink {
         handle(waiting.poll());
       }
       if (!busy && !closed) {
-        if (inputEnded) {
+        if (stopping) {
+          closeWith(Replies.SHUTTING_DOWN);
+        } else if (inputEnded) {
           end();
         } else {
           socket.resume();
         }
       }
     });
+  }
+
+  /**
+   * The server stops accepting and drains (SIGTERM): a message being handled (a registration
+   * hashing its password) is finished and answered; then the client hears why, and the
+   * connection closes once its queued output is written.
+   */
+  private void onServerShutdown() {
+    stopping = true;
+    if (!busy) {
+      closeWith(Replies.SHUTTING_DOWN);
+    }
   }
 
   /** The client will send nothing more; close once the messages it sent are answered. */

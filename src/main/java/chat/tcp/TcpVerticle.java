@@ -30,7 +30,7 @@ import java.util.function.LongSupplier;
  */
 public final class TcpVerticle extends VerticleBase {
 
-  public record Settings(String host, int port, int maxFrameBytes, int maxPendingBytes) {
+  public record Settings(String host, int port, int maxFrameBytes, int maxPendingBytes, int shutdownGraceSeconds) {
   }
 
   final ChatService chats;
@@ -74,9 +74,13 @@ public final class TcpVerticle extends VerticleBase {
         .compose(v -> server.listen());
   }
 
+  /**
+   * Stops accepting, asks every connection to finish and close (each answers what it is handling,
+   * then says {@code Server shutting down}), and closes what is left after the grace period.
+   */
   @Override
   public Future<?> stop() {
-    return server.close();
+    return server.shutdown(settings.shutdownGraceSeconds(), java.util.concurrent.TimeUnit.SECONDS);
   }
 
   public int actualPort() {
