@@ -28,6 +28,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.DoubleSupplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -399,16 +401,22 @@ class MetricsTest {
     http.register("nick", "pw-nick");
     double dropped = value("chat_slow_consumers_dropped_total");
 
-    // alice sends and reads everything she gets, on a thread of her own
+    // alice sends, and reads everything she gets on a thread of her own, counting lines
     Socket alice = rawLogin("alice", "pw-alice", 0);
     String token = new JsonObject(rawLine(alice.getInputStream())).getString("token");
+    AtomicLong aliceLines = new AtomicLong();
     Thread drain = new Thread(() -> {
       byte[] buf = new byte[65536];
       try {
         InputStream in = alice.getInputStream();
         alice.setSoTimeout(0);
-        while (in.read(buf) != -1) {
-          // discard
+        int k;
+        while ((k = in.read(buf)) != -1) {
+          for (int i = 0; i < k; i++) {
+            if (buf[i] == '\n') {
+              aliceLines.incrementAndGet();
+            }
+          }
         }
       } catch (IOException e) {
         // closed
@@ -423,28 +431,63 @@ class MetricsTest {
     assertTrue(nickLogin.contains("\"status\":\"success\""), nickLogin);
     awaitValue(2, "chat_sessions");
 
-    // ~1 KB chats in batches until nick is cut off (bounded: at most 40,000 chats, about 40 MB)
+    // ~1 KB chats, 20 at a time, each batch sent once alice has read all of the previous one (her
+    // unread output stays far below the 64 KiB limit however slowly her thread is scheduled),
+    // until nick is cut off; bounded: at most 40,000 chats (about 40 MB to nick), 90 s
     String padding = "x".repeat(1000);
     StringBuilder batch = new StringBuilder();
     int sent = 0;
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
     while (value("chat_slow_consumers_dropped_total") == dropped && sent < 40_000 && System.nanoTime() < deadline) {
-      batch.setLength(0);
-      for (int i = 0; i < 200; i++, sent++) {
-        batch.append(chat(token, sent + ":" + padding));
+      for (int round = 0; round < 5; round++) {
+        batch.setLength(0);
+        for (int i = 0; i < 20; i++, sent++) {
+          batch.append(chat(token, sent + ":" + padding));
+        }
+        alice.getOutputStream().write(batch.toString().getBytes(StandardCharsets.UTF_8));
+        awaitAtLeast(aliceLines, 2L * sent, "lines read by alice"); // her success reply and her own copy of each chat
       }
-      alice.getOutputStream().write(batch.toString().getBytes(StandardCharsets.UTF_8));
     }
     assertEquals(dropped + 1, value("chat_slow_consumers_dropped_total"), "after " + sent + " chats");
     awaitValue(1, "chat_sessions");
     awaitValue(1, "chat_connections");
+    assertClosedWithin(nick, 30);
 
-    // alice, who reads, is not cut off: she keeps chatting and the count stays at one
+    // alice, who reads, was not the one cut off: she keeps chatting and the count stays at one
     alice.getOutputStream().write(chat(token, "still here").getBytes(StandardCharsets.UTF_8));
-    awaitValue(sent + 1, "chat_chats_accepted_total", "transport", "tcp");
+    awaitAtLeast(aliceLines, 2L * sent + 2, "alice's reply and copy of one more chat");
     assertEquals(dropped + 1, value("chat_slow_consumers_dropped_total"));
     assertEquals(1.0, value("chat_connections"));
-    assertTrue(drain.isAlive(), "alice's connection was closed");
+    assertEquals(sent + 1.0, value("chat_chats_accepted_total", "transport", "tcp"));
+  }
+
+  /** Polls (bounded, 10 s) until {@code counter} reaches {@code expected}. */
+  private static void awaitAtLeast(AtomicLong counter, long expected, String what) {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (counter.get() < expected && System.nanoTime() < deadline) {
+      LockSupport.parkNanos(200_000);
+    }
+    assertTrue(counter.get() >= expected, what + ": " + counter.get() + " of " + expected);
+  }
+
+  /** Reads (and drops) whatever was in flight until the server's close shows, within {@code seconds}. */
+  private static void assertClosedWithin(Socket s, int seconds) throws IOException {
+    s.setSoTimeout(1000);
+    InputStream in = s.getInputStream();
+    byte[] buf = new byte[65536];
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+    while (System.nanoTime() < deadline) {
+      try {
+        if (in.read(buf) == -1) {
+          return;
+        }
+      } catch (java.net.SocketTimeoutException e) {
+        // still open, nothing to read
+      } catch (IOException e) {
+        return; // reset: closed too
+      }
+    }
+    throw new AssertionError("the server did not close the slow consumer's connection within " + seconds + " s");
   }
 
   /** A raw socket (receive buffer set before connecting when {@code receiveBuffer} > 0) with a login sent. */
