@@ -341,7 +341,9 @@ class MetricsTest {
   @Test
   @DisplayName("chats move chat_messages_in, chat_chats_accepted{transport} and chat_deliveries (one per receiving session) exactly")
   void chatTrafficIsCountedExactly() {
-    server();
+    // two TCP verticles, whatever the number of cores: sessions are spread over both, and with a
+    // third session one of them holds two (deliveries are counted per verticle, then summed)
+    server(new JsonObject().put("tcp.instances", 2));
     Prometheus before = scrape();
 
     LineClient alice = connect();
@@ -390,6 +392,23 @@ class MetricsTest {
     assertEquals(http.value("chat_chats_accepted_total", "transport", "http"),
         refused.value("chat_chats_accepted_total", "transport", "http"));
     assertEquals(http.value("chat_deliveries_total"), refused.value("chat_deliveries_total"));
+
+    // a third session: every chat is now delivered three times
+    LineClient carol = connect();
+    carol.registerAndLogin("carol", "pw-carol");                   // 2 messages
+    int m = 5;
+    for (int i = 0; i < m; i++) {                                  // m messages, m chats, 3m deliveries
+      alice.send(chat(token, "to three " + i));
+      expectSentAndOwnCopy(alice, "to three " + i);
+      expectBroadcast(bob, "to three " + i);
+      expectBroadcast(carol, "to three " + i);
+    }
+    Prometheus three = scrape();
+    assertEquals(3.0, three.value("chat_sessions"));
+    assertEquals(refused.value("chat_messages_in_total") + 2 + m, three.value("chat_messages_in_total"));
+    assertEquals(refused.value("chat_chats_accepted_total", "transport", "tcp") + m,
+        three.value("chat_chats_accepted_total", "transport", "tcp"));
+    assertEquals(refused.value("chat_deliveries_total") + 3 * m, three.value("chat_deliveries_total"));
   }
 
   @Test
