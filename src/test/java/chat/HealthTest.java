@@ -168,6 +168,26 @@ class HealthTest {
   }
 
   @Test
+  @DisplayName("a readiness probe while the write lock is held does not hold up a login, which only reads (WAL)")
+  void readinessProbeDoesNotHoldUpLogins() throws Exception {
+    Http http = server().http();
+    http.register("alice", "pw-alice");
+    holdWriteLock();
+
+    // without a probe, a login gets through at once: WAL readers never wait for the writer
+    long t0 = System.nanoTime();
+    http.login("alice", "pw-alice");
+    long alone = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+
+    assertEquals(503, http.get("/health/ready").status());
+    long t1 = System.nanoTime();
+    http.login("alice", "pw-alice");
+    long afterProbe = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t1);
+    assertTrue(afterProbe < TIMEOUT_MILLIS + 1500, "a login right after a DOWN readiness probe took " + afterProbe
+        + " ms (" + alone + " ms without the probe): the probe's write-lock attempt still holds the pool's connection");
+  }
+
+  @Test
   @DisplayName("the healthcheck command exits 0 against a ready server")
   void healthcheckExitsZeroWhenReady() {
     ServerProcess p = healthcheck(server().httpPort());
