@@ -1,6 +1,7 @@
 package chat;
 
 import chat.support.Http;
+import chat.support.Prometheus;
 import chat.support.ServerProcess;
 import chat.support.SqliteFile;
 import chat.support.TestServer;
@@ -185,6 +186,24 @@ class HealthTest {
     long afterProbe = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t1);
     assertTrue(afterProbe < TIMEOUT_MILLIS + 1500, "a login right after a DOWN readiness probe took " + afterProbe
         + " ms (" + alone + " ms without the probe): the probe's write-lock attempt still holds the pool's connection");
+  }
+
+  @Test
+  @DisplayName("probes repeated while the database hangs share one database check: checks do not pile up in the pool")
+  void probesDoNotPileUp() throws Exception {
+    Http http = server().http();
+    assertEquals(200, http.get("/health/ready").status());
+    holdWriteLock();
+    for (int i = 0; i < 4; i++) {
+      Http.Response r = http.get("/health/ready");
+      assertEquals(503, r.status(), r.body());
+      assertEquals(READY_DOWN, r.body());
+    }
+    assertEquals(1.0, Prometheus.scrape(http).value("chat_db_operations_in_flight"),
+        "database checks waiting for the lock after four probes");
+    releaseWriteLock();
+    assertEquals(READY_UP, awaitReady(200, 20).body());
+    assertEquals(0.0, Prometheus.scrape(http).value("chat_db_operations_in_flight"));
   }
 
   @Test
