@@ -1,6 +1,7 @@
 package chat.http;
 
 import chat.store.UserStore;
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.healthchecks.HealthChecks;
@@ -29,12 +30,32 @@ public final class Health {
    * taken, which is what a registration needs).
    */
   public static HealthChecks readiness(Vertx vertx, UserStore users, long timeoutMillis) {
+    // while a database check is still waiting (a hung database), later probes wait for that same
+    // check instead of queueing one more in the pool each: probes never pile up
+    Object lock = new Object();
+    Future<?>[] pending = {null};
     // our own timer answers first, so a slow database is a plain KO (503) with a reason, not a
     // failed procedure (500)
     return HealthChecks.create(vertx).register("database", timeoutMillis + 1000, promise -> {
       long timer = vertx.setTimer(timeoutMillis, t -> promise.tryComplete(
           Status.KO(new JsonObject().put("reason", "the database did not answer within " + timeoutMillis + " ms"))));
-      users.ping().onComplete(r -> {
+      Future<?> ping;
+      synchronized (lock) {
+        ping = pending[0];
+        if (ping == null) {
+          Future<Void> started = users.ping();
+          pending[0] = started;
+          ping = started;
+          started.onComplete(r -> {
+            synchronized (lock) {
+              if (pending[0] == started) {
+                pending[0] = null;
+              }
+            }
+          });
+        }
+      }
+      ping.onComplete(r -> {
         vertx.cancelTimer(timer);
         if (r.succeeded()) {
           promise.tryComplete(Status.OK());
