@@ -75,10 +75,14 @@ public final class Health {
       this.timeoutNanos = timeoutNanos;
     }
 
-    /** The check to wait for: the running one, or a new one; null when the running one is already late. */
+    /**
+     * The check to wait for: the running one, or a new one; null when the running one is already
+     * late. A check still running after 10 timeouts is given up on (a query that never returns
+     * must not keep readiness DOWN for good): the next probe starts a fresh one.
+     */
     synchronized Future<Void> current() {
       long now = System.nanoTime();
-      if (running != null) {
+      if (running != null && now - startedNanos < 10 * timeoutNanos) {
         return now - startedNanos >= timeoutNanos ? null : running;
       }
       Future<Void> started = users.ping();
