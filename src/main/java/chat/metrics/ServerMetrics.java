@@ -1,5 +1,7 @@
 package chat.metrics;
 
+import chat.protocol.LoginOutcome;
+import chat.protocol.RegisterOutcome;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -79,6 +81,18 @@ public final class ServerMetrics implements AutoCloseable {
         .description("How late a 100 ms timer fires on each TCP event loop: time the loop was busy").register(registry);
     dbOperations = Timer.builder("chat_db_operations").description("Database operations, from submit to completion")
         .register(registry);
+    // every known outcome is exported from the start, at 0: a series that appears only with its
+    // first event makes rate() and increase() miss that event, and alerts on it never fire
+    for (String transport : List.of("tcp", "http")) {
+      for (LoginOutcome o : LoginOutcome.values()) {
+        if (o != LoginOutcome.INVALID_TOKEN || transport.equals("tcp")) { // token resume is socket only
+          outcome("logins", o.name(), transport);
+        }
+      }
+      for (RegisterOutcome o : RegisterOutcome.values()) {
+        outcome("registrations", o.name(), transport);
+      }
+    }
   }
 
   private void tcpSum(String name, String help, ToDoubleFunction<TcpStats> field, boolean gauge) {
