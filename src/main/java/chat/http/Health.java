@@ -85,7 +85,7 @@ public final class Health {
       if (running != null && now - startedNanos < 10 * timeoutNanos) {
         return now - startedNanos >= timeoutNanos ? null : running;
       }
-      Future<Void> started = users.ping();
+      Future<Void> started = users.ping(TimeUnit.NANOSECONDS.toMillis(timeoutNanos));
       running = started;
       startedNanos = now;
       started.onComplete(r -> {

@@ -51,6 +51,9 @@ public final class UserStore {
   public record Summary(String name, String avatar, PasswordState password) {
   }
 
+  /** How long a statement waits for SQLite's write lock before failing (SQLITE_BUSY). */
+  static final int BUSY_TIMEOUT_MILLIS = 5000;
+
   private final AgroalDataSource dataSource;
   private final Pool pool;
   private final boolean sqlite;
@@ -90,14 +93,19 @@ public final class UserStore {
    * and lets go of it at once ({@code BEGIN IMMEDIATE; ROLLBACK}): readers always get through in
    * WAL mode, but a registration needs the write lock.
    */
-  public Future<Void> ping() {
+  public Future<Void> ping(long waitMillis) {
     if (!sqlite) {
       return tracked(() -> pool.query("SELECT 1").execute().mapEmpty());
     }
-    return tracked(() -> pool.withConnection(c -> c.query("BEGIN IMMEDIATE").execute()
+    // the lock is waited for at most waitMillis, not the busy timeout: a probe of a locked database
+    // must not hold the pool's one connection (and the logins queued behind it) for seconds
+    return tracked(() -> pool.withConnection(c -> c.query("PRAGMA busy_timeout = " + waitMillis).execute()
+        .compose(r -> c.query("BEGIN IMMEDIATE").execute())
         .compose(r -> c.query("ROLLBACK").execute())
+        .eventually(() -> c.query("PRAGMA busy_timeout = " + BUSY_TIMEOUT_MILLIS).execute())
         .mapEmpty()));
   }
+
 
   /** Creates the pool. Nothing touches the database until {@link #prepare}. */
   public static UserStore open(Vertx vertx, ChatConfig config) throws SQLException {
@@ -120,7 +128,7 @@ public final class UserStore {
                 // are overwritten, not left in free pages.
                 cf.jdbcProperty("journal_mode", "WAL");
                 cf.jdbcProperty("synchronous", "FULL");
-                cf.jdbcProperty("busy_timeout", "5000");
+                cf.jdbcProperty("busy_timeout", String.valueOf(BUSY_TIMEOUT_MILLIS));
                 cf.jdbcProperty("secure_delete", "true");
               }
               return cf;
