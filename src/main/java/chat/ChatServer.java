@@ -11,6 +11,7 @@ import chat.auth.TokenStore;
 import chat.config.ChatConfig;
 import chat.http.Health;
 import chat.http.HttpVerticle;
+import chat.limits.AbuseLimits;
 import chat.metrics.ServerMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -98,7 +99,9 @@ public final class ChatServer {
         Health.readiness(vertx, users, config.healthTimeoutMillis));
     TokenStore tokens = new LocalTokenStore(config.tokenTtlSeconds * 1000L, clock);
     SessionRegistry sessions = new LocalSessionRegistry(clock);
-    ChatService chats = new ChatService(vertx.eventBus(), tokens, sessions, config.maxMessageLength, metrics, clock);
+    AbuseLimits limits = AbuseLimits.of(config, System::nanoTime);
+    ChatService chats = new ChatService(vertx.eventBus(), tokens, sessions, config.maxMessageLength,
+        limits.chatsPerUser, metrics, clock);
 
     return vertx.<Void>executeBlocking(() -> {
           installDefaultAvatar(Path.of(config.avatarDir));
@@ -106,7 +109,7 @@ public final class ChatServer {
         })
         .compose(v -> users.prepare(pw -> hashing.executeBlocking(() -> hasher.hash(pw), false), PasswordHasher::isHash))
         .compose(v -> server.deploy(() -> new AuthVerticle(users, hasher, hashing, tokens, sessions, config.avatarDir,
-            Math.min(config.tokenTtlSeconds * 1000L, 60_000L), metrics), 1))
+            Math.min(config.tokenTtlSeconds * 1000L, 60_000L), limits, metrics), 1))
         .compose(v -> server.deployTcp(config, chats, sessions, metrics, clock))
         .compose(v -> server.deployHttp(config, chats, operations))
         .compose(v -> server.deploy(() -> new ReaperVerticle(sessions, config.reaperIdleSeconds * 1000L,

@@ -242,7 +242,8 @@ class ReaperTest {
   @DisplayName("an idle session whose client stopped reading is still closed, and its user can log in again")
   void idleNonReadingSessionIsReaped() throws Exception {
     // a queue large enough that the slow-consumer cut-off never fires: only the reaper can end this session
-    start(FAST_REAPER.copy().put("tcp.maxPendingBytes", 64 * 1024 * 1024));
+    // 3000 chats at once: over the default limits.chatMessagesPerSecond (covered by LimitsTest), so it is off here
+    start(FAST_REAPER.copy().put("tcp.maxPendingBytes", 64 * 1024 * 1024).put("limits.chatMessagesPerSecond", 0));
     server.http().register("nick", "pw-nick");
     Socket nick = new Socket();
     nick.setReceiveBufferSize(4096);

@@ -1,5 +1,7 @@
 package chat.auth;
 
+import chat.limits.AbuseLimits;
+import chat.limits.FixedWindowLimiter;
 import chat.metrics.ServerMetrics;
 import chat.protocol.Addresses;
 import chat.protocol.AvatarUrls;
@@ -38,9 +40,12 @@ public final class AuthVerticle extends VerticleBase {
   private final String avatarDir;
   private final long purgeIntervalMillis;
   private final ServerMetrics metrics;
+  private final AbuseLimits limits;
+  private long untrackedLogged;
 
   public AuthVerticle(UserStore users, PasswordHasher hasher, WorkerExecutor hashing, TokenStore tokens,
-      SessionRegistry sessions, String avatarDir, long purgeIntervalMillis, ServerMetrics metrics) {
+      SessionRegistry sessions, String avatarDir, long purgeIntervalMillis, AbuseLimits limits, ServerMetrics metrics) {
+    this.limits = limits;
     this.metrics = metrics;
     this.users = users;
     this.hasher = hasher;
@@ -58,6 +63,7 @@ public final class AuthVerticle extends VerticleBase {
         log.debug("Purged {} expired token(s)", n);
       }
     }));
+    vertx.setPeriodic(AbuseLimits.PURGE_INTERVAL_MILLIS, id -> purgeLimits());
     return Future.all(
         vertx.eventBus().<JsonObject>consumer(Addresses.REGISTER, this::register).completion(),
         vertx.eventBus().<JsonObject>consumer(Addresses.LOGIN, this::login).completion());
@@ -67,6 +73,7 @@ public final class AuthVerticle extends VerticleBase {
 
   private void register(Message<JsonObject> msg) {
     JsonObject body = msg.body();
+    String address = clientAddress(msg);
     Object username = body.getValue("username");
     Object avatar = body.getValue("avatar");
     Object password = body.getValue("password");
@@ -77,9 +84,19 @@ public final class AuthVerticle extends VerticleBase {
       outcome = Future.succeededFuture(RegisterOutcome.BAD_AVATAR);
     } else if (!Rules.isValidPassword(password)) {
       outcome = Future.succeededFuture(RegisterOutcome.BAD_PASSWORD);
+    } else if (!limits.registrationsPerAddress.tryAcquire(address)) {
+      // before the database and the hash: a refused registration costs nothing
+      metrics.limited(AbuseLimits.Limit.REGISTRATION.label);
+      log.debug("Registration refused: limits.registrationsPerAddress reached by {}", address);
+      outcome = Future.succeededFuture(RegisterOutcome.TOO_MANY_REGISTRATIONS);
     } else {
+      // the slot taken above is given back unless the user is created: only registrations count
       String avatarFile = Rules.isDefaultAvatar(avatar) ? Rules.DEFAULT_AVATAR : (String) avatar;
-      outcome = createUser((String) username, (String) password, avatarFile);
+      outcome = createUser((String) username, (String) password, avatarFile).andThen(r -> {
+        if (r.failed() || r.result() != RegisterOutcome.CREATED) {
+          limits.registrationsPerAddress.release(address);
+        }
+      });
     }
     outcome.onComplete(r -> {
       RegisterOutcome o = r.succeeded() ? r.result() : RegisterOutcome.DATABASE_ERROR;
@@ -123,6 +140,20 @@ public final class AuthVerticle extends VerticleBase {
     Object username = body.getValue("username");
     Object password = body.getValue("password");
     Object token = body.getValue("token");
+    String address = clientAddress(msg);
+    boolean resume = password == null && token != null && ref != null;
+    // the per-username limit guards passwords; a resume token is no password guess (the address limit still applies)
+    String userKey = !resume && Rules.isValidUsername(username) ? (String) username : null;
+
+    AbuseLimits.Limit refusedBy = reserveLoginAttempt(userKey, address);
+    if (refusedBy != null) {
+      // refused before any lookup or hash: an attacker over the limit costs nothing
+      metrics.limited(refusedBy.label);
+      log.debug("Login refused: {} reached (user {}, address {})", refusedBy.label, userKey, address);
+      metrics.outcome("logins", LoginOutcome.TOO_MANY_ATTEMPTS.name(), transport(msg)).increment();
+      msg.reply(new JsonObject().put("outcome", LoginOutcome.TOO_MANY_ATTEMPTS.name()));
+      return;
+    }
 
     Future<JsonObject> result;
     if (password != null) {
@@ -139,9 +170,58 @@ public final class AuthVerticle extends VerticleBase {
       if (r.failed()) {
         log.error("Login failed unexpectedly: {}", r.cause().toString());
       }
+      settleLoginAttempt(userKey, address, r.succeeded() ? LoginOutcome.valueOf(reply.getString("outcome")) : null);
       metrics.outcome("logins", reply.getString("outcome"), transport(msg)).increment();
       msg.reply(reply);
     });
+  }
+
+  /**
+   * Counts a login attempt against the failure limits before it runs, so that concurrent attempts
+   * cannot pass the limit together; {@link #settleLoginAttempt} takes it back unless it failed.
+   * Returns the limit that is already reached, or null.
+   */
+  private AbuseLimits.Limit reserveLoginAttempt(String userKey, String address) {
+    FixedWindowLimiter perUser = limits.loginFailuresPerUser;
+    if (!perUser.tryAcquire(userKey)) {
+      return AbuseLimits.Limit.LOGIN_USER;
+    }
+    if (!limits.loginFailuresPerAddress.tryAcquire(address)) {
+      perUser.release(userKey);
+      return AbuseLimits.Limit.LOGIN_ADDRESS;
+    }
+    return null;
+  }
+
+  /**
+   * Bad credentials and invalid resume tokens stay counted. Anything else is no failure: the
+   * address gets its attempt back (a success never clears the address's count, so an attacker
+   * cannot interleave logins of their own), and the right password clears the username's count.
+   * {@code outcome} null: the login broke on our side, which counts against nobody.
+   */
+  private void settleLoginAttempt(String userKey, String address, LoginOutcome outcome) {
+    if (outcome == LoginOutcome.BAD_CREDENTIALS || outcome == LoginOutcome.INVALID_TOKEN) {
+      return;
+    }
+    limits.loginFailuresPerAddress.release(address);
+    if (outcome == LoginOutcome.SUCCESS || outcome == LoginOutcome.ALREADY_LOGGED_IN) {
+      limits.loginFailuresPerUser.reset(userKey);
+    } else {
+      limits.loginFailuresPerUser.release(userKey);
+    }
+  }
+
+  private void purgeLimits() {
+    int purged = limits.purge();
+    long untracked = limits.untracked();
+    if (untracked > untrackedLogged) {
+      log.warn("Abuse limits: {} request(s) went unlimited because a limiter already tracked {} keys",
+          untracked - untrackedLogged, AbuseLimits.MAX_KEYS);
+      untrackedLogged = untracked;
+    }
+    if (purged > 0) {
+      log.debug("Abuse limits: forgot {} idle key(s)", purged);
+    }
   }
 
   /** The user when the password is right, else {@code null}. */
@@ -200,6 +280,12 @@ public final class AuthVerticle extends VerticleBase {
             .put("username", holder.username()).put("avatar", holder.avatarUrl());
       });
     });
+  }
+
+  /** The client's IP address, for the per-address limits; null (no such limit) when the listener sent none. */
+  private static String clientAddress(Message<?> msg) {
+    String a = msg.headers().get(Addresses.CLIENT_ADDRESS_HEADER);
+    return a == null || a.isEmpty() ? null : a;
   }
 
   private static String transport(Message<?> msg) {

@@ -1,5 +1,7 @@
 package chat.auth;
 
+import chat.limits.AbuseLimits;
+import chat.limits.TokenBucketLimiter;
 import chat.metrics.ServerMetrics;
 import chat.protocol.Addresses;
 import chat.protocol.ChatOutcome;
@@ -22,9 +24,12 @@ public final class ChatService {
   private final int maxMessageLength;
   private final LongSupplier clock;
   private final ServerMetrics metrics;
+  /** limits.chatMessagesPerSecond, per author, shared by both listeners. */
+  private final TokenBucketLimiter chatLimit;
 
   public ChatService(EventBus eventBus, TokenStore tokens, SessionRegistry sessions, int maxMessageLength,
-      ServerMetrics metrics, LongSupplier clock) {
+      TokenBucketLimiter chatLimit, ServerMetrics metrics, LongSupplier clock) {
+    this.chatLimit = chatLimit;
     this.metrics = metrics;
     this.eventBus = eventBus;
     this.tokens = tokens;
@@ -34,7 +39,8 @@ public final class ChatService {
   }
 
   /**
-   * Runs the checks of PROTOCOL.md §4.4 in their documented order and, when they pass,
+   * Runs the checks of PROTOCOL.md §4.4 in their documented order (the author's chat rate last,
+   * so that only a chat that would be sent takes one of the author's tokens) and, when they pass,
    * broadcasts the chat. {@code needsSession}: socket chats need the author to hold a socket
    * session; HTTP chats don't (§3.3).
    */
@@ -58,6 +64,10 @@ public final class ChatService {
         }
         if (text.length() > maxMessageLength && text.codePointCount(0, text.length()) > maxMessageLength) {
           return ChatOutcome.TOO_LONG;
+        }
+        if (!chatLimit.tryAcquire(holder.username())) {
+          metrics.limited(AbuseLimits.Limit.CHAT.label);
+          return ChatOutcome.TOO_MANY_MESSAGES;
         }
         if (online) {
           sessions.touch(holder.username());

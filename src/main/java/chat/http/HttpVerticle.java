@@ -13,6 +13,7 @@ import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.SocketAddress;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
@@ -31,8 +32,7 @@ import org.slf4j.LoggerFactory;
 public final class HttpVerticle extends VerticleBase {
 
   private static final Logger log = LoggerFactory.getLogger(HttpVerticle.class);
-  private static final DeliveryOptions SLOW_REQUEST = new DeliveryOptions().setSendTimeout(120_000)
-      .addHeader(Addresses.TRANSPORT_HEADER, "http");
+  private static final long AUTH_TIMEOUT_MILLIS = 120_000;
   private static final String JSON = "application/json; charset=utf-8";
 
   public record Settings(String host, int port, int maxBodyBytes, String avatarDir, int shutdownGraceSeconds) {
@@ -97,7 +97,7 @@ public final class HttpVerticle extends VerticleBase {
       respond(ctx, Replies.INVALID_JSON);
       return;
     }
-    vertx.eventBus().<JsonObject>request(Addresses.REGISTER, body, SLOW_REQUEST).onComplete(r -> respond(ctx,
+    vertx.eventBus().<JsonObject>request(Addresses.REGISTER, body, authRequest(ctx)).onComplete(r -> respond(ctx,
         r.succeeded() ? RegisterOutcome.valueOf(r.result().body().getString("outcome")).http : Replies.SERVER_BUSY));
   }
 
@@ -110,7 +110,7 @@ public final class HttpVerticle extends VerticleBase {
     JsonObject request = new JsonObject()
         .put("username", body.getValue("username"))
         .put("password", body.getValue("password"));
-    vertx.eventBus().<JsonObject>request(Addresses.LOGIN, request, SLOW_REQUEST).onComplete(r -> {
+    vertx.eventBus().<JsonObject>request(Addresses.LOGIN, request, authRequest(ctx)).onComplete(r -> {
       if (r.failed()) {
         respond(ctx, Replies.SERVER_BUSY);
         return;
@@ -121,6 +121,17 @@ public final class HttpVerticle extends VerticleBase {
           ? Replies.httpLoggedIn(reply.getString("token"), reply.getString("avatar"))
           : outcome.http);
     });
+  }
+
+  /** The listener and the client's address travel as headers (metrics, per-address abuse limits). */
+  private static DeliveryOptions authRequest(RoutingContext ctx) {
+    DeliveryOptions options = new DeliveryOptions().setSendTimeout(AUTH_TIMEOUT_MILLIS)
+        .addHeader(Addresses.TRANSPORT_HEADER, "http");
+    SocketAddress peer = ctx.request().remoteAddress();
+    if (peer != null && peer.hostAddress() != null) {
+      options.addHeader(Addresses.CLIENT_ADDRESS_HEADER, peer.hostAddress());
+    }
+    return options;
   }
 
   /** §3.3: the token (header {@code Authorization: <token>} or {@code Bearer <token>}) is checked before the body. */

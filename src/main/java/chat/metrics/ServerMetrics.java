@@ -49,6 +49,7 @@ public final class ServerMetrics implements AutoCloseable {
   private final Timer hashing;
   private final Timer eventLoopDelay;
   private final Timer dbOperations;
+  private final java.util.Map<String, Counter> limited = new java.util.concurrent.ConcurrentHashMap<>();
 
   /** @param prometheus the registry to fill, or null for metrics off */
   public ServerMetrics(PrometheusMeterRegistry prometheus) {
@@ -135,6 +136,20 @@ public final class ServerMetrics implements AutoCloseable {
 
   public Timer dbOperations() {
     return dbOperations;
+  }
+
+  /**
+   * One request refused by an abuse limit: {@code chat_limited_total{limit}}, where {@code limit}
+   * is {@code login_user}, {@code login_address}, {@code chat} or {@code registration}. The counter
+   * is made once per label: counting allocates nothing.
+   */
+  public void limited(String limit) {
+    Counter c = limited.get(limit);
+    if (c == null) {
+      c = limited.computeIfAbsent(limit, l -> Counter.builder("chat_limited")
+          .description("Requests refused by an abuse limit (limits.*)").tag("limit", l).register(registry));
+    }
+    c.increment();
   }
 
   /** Counts outcomes of logins and registrations, by outcome name and listener. */

@@ -16,6 +16,11 @@ public final class Addresses {
   public static final String SWEEP_UNAUTHENTICATED = "chat.tcp.sweep";
   /** Header of REGISTER and LOGIN requests naming the listener that asks: "tcp" or "http" (for metrics). */
   public static final String TRANSPORT_HEADER = "transport";
+  /**
+   * Header of REGISTER and LOGIN requests: the client's IP address as the listener sees it (the
+   * peer of the connection), for the per-address abuse limits. Absent: no per-address limit applies.
+   */
+  public static final String CLIENT_ADDRESS_HEADER = "clientAddress";
 
   /** Prefix of each TCP verticle instance's own address (see SessionRef). */
   public static final String TCP_OWNER_PREFIX = "chat.tcp.owner.";

@@ -8,6 +8,8 @@ public enum ChatOutcome {
   NOT_LOGGED_IN(null, Replies.TCP_CHAT_NOT_LOGGED_IN),
   MISSING_MESSAGE(Replies.CHAT_MISSING_MESSAGE, Replies.CHAT_MISSING_MESSAGE),
   TOO_LONG(Replies.CHAT_TOO_LONG, Replies.CHAT_TOO_LONG),
+  /** [ext] Abuse limits: the author is over limits.chatMessagesPerSecond. */
+  TOO_MANY_MESSAGES(Replies.CHAT_TOO_MANY_MESSAGES, Replies.CHAT_TOO_MANY_MESSAGES),
   SENT(Replies.CHAT_SENT, Replies.CHAT_SENT);
 
   public final Reply http;

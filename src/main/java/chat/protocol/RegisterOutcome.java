@@ -7,6 +7,8 @@ public enum RegisterOutcome {
   BAD_USERNAME(Replies.HTTP_BAD_USERNAME, Replies.TCP_BAD_USERNAME),
   BAD_AVATAR(Replies.HTTP_BAD_AVATAR, Replies.TCP_BAD_AVATAR),
   BAD_PASSWORD(Replies.BAD_PASSWORD, Replies.BAD_PASSWORD),
+  /** [ext] Abuse limits: too many registrations from the client address. */
+  TOO_MANY_REGISTRATIONS(Replies.TOO_MANY_REGISTRATIONS, Replies.TOO_MANY_REGISTRATIONS),
   DATABASE_ERROR(Replies.REGISTER_FAILED, Replies.REGISTER_FAILED);
 
   public final Reply http;

@@ -67,6 +67,10 @@ public final class Replies {
   public static final Reply BAD_PASSWORD =
       reply(400, "type", "register_-4", "success", false, "message", "Invalid password. Must be 1-1024 characters");
 
+  /** [ext] register_-5: the client address reached limits.registrationsPerAddress (HTTP 429). */
+  public static final Reply TOO_MANY_REGISTRATIONS =
+      reply(429, "type", "register_-5", "success", false, "message", "Too many registrations, try again later");
+
   /** register_-1: a short reason, never SQL, a stack trace or a class name. */
   public static final Reply REGISTER_FAILED =
       reply(500, "type", "register_-1", "error", true, "message", "Database error, please try again");
@@ -80,6 +84,9 @@ public final class Replies {
       reply(409, "type", "login", "status", "error_0", "message", "Account already logged in");
   public static final Reply HTTP_BAD_CREDENTIALS =
       reply(401, "type", "login_0", "status", "error", "message", "Invalid credentials");
+  /** [ext] the login-failure limit of the username or the client address is reached: a login failure's shape, 429. */
+  public static final Reply HTTP_TOO_MANY_ATTEMPTS =
+      reply(429, "type", "login_0", "status", "error", "message", "Too many attempts");
 
   public static Buffer tcpLoggedIn(String token, String username, String avatarUrl) {
     return Reply.line(obj("type", "login", "status", "success", "message", "Login successful",
@@ -90,6 +97,9 @@ public final class Replies {
       reply(0, "type", "login", "status", "error_-1", "message", "Account already logged in");
   public static final Reply TCP_BAD_CREDENTIALS =
       reply(0, "type", "login", "status", "error_0", "message", "Invalid credentials");
+  /** [ext] the login-failure limit of the username or the client address is reached: a login failure's shape. */
+  public static final Reply TCP_TOO_MANY_ATTEMPTS =
+      reply(0, "type", "login", "status", "error_0", "message", "Too many attempts");
   public static final Reply TCP_INVALID_RESUME_TOKEN =
       reply(0, "type", "login", "status", "error_It", "message", "Invalid token");
 
@@ -98,6 +108,9 @@ public final class Replies {
   public static final Reply HTTP_CHAT_UNAUTHORIZED = reply(401, "type", "chat", "status", "error");
   public static final Reply CHAT_MISSING_MESSAGE = reply(400, "type", "chat", "status", "error", "message", "Missing message");
   public static final Reply CHAT_TOO_LONG = reply(400, "type", "chat", "status", "error", "message", "Message too long");
+  /** [ext] the author is over limits.chatMessagesPerSecond: same body on both listeners, HTTP 429. */
+  public static final Reply CHAT_TOO_MANY_MESSAGES =
+      reply(429, "type", "chat", "status", "error", "message", "Too many messages");
   public static final Reply TCP_CHAT_MISSING_TOKEN = reply(0, "type", "chat", "status", "error_Mt", "message", "Missing token");
   public static final Reply TCP_CHAT_INVALID_TOKEN = reply(0, "type", "chat", "status", "error_It", "message", "Invalid token");
   public static final Reply TCP_CHAT_NOT_LOGGED_IN = reply(0, "type", "chat", "status", "error_Nli", "message", "Not logged in");

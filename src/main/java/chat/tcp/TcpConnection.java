@@ -14,6 +14,7 @@ import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.internal.net.NetSocketInternal;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.NetSocket;
+import io.vertx.core.net.SocketAddress;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -38,8 +39,7 @@ final class TcpConnection implements JsonFramer.Sink {
   /** How long a last message may take to leave before the connection is cut off anyway. */
   private static final long CLOSE_GRACE_MILLIS = 2000;
 
-  private static final DeliveryOptions SLOW_REQUEST = new DeliveryOptions().setSendTimeout(120_000)
-      .addHeader(Addresses.TRANSPORT_HEADER, "tcp");
+  private static final long AUTH_TIMEOUT_MILLIS = 120_000;
 
   final long id;
   final NetSocket socket;
@@ -60,6 +60,8 @@ final class TcpConnection implements JsonFramer.Sink {
   private boolean gone;
   private boolean busy;
   private ArrayDeque<Object> waiting;
+  /** Options of this connection's register and login requests (with its client address); made at the first. */
+  private DeliveryOptions authRequest;
 
   TcpConnection(TcpVerticle verticle, NetSocket socket, long id, int maxFrameBytes, long now) {
     this.verticle = verticle;
@@ -198,7 +200,7 @@ final class TcpConnection implements JsonFramer.Sink {
   }
 
   private Future<?> register(JsonObject msg) {
-    return verticle.vertx().eventBus().<JsonObject>request(Addresses.REGISTER, msg, SLOW_REQUEST)
+    return verticle.vertx().eventBus().<JsonObject>request(Addresses.REGISTER, msg, authRequest())
         .compose(
             reply -> send(RegisterOutcome.valueOf(reply.body().getString("outcome")).tcp),
             err -> send(Replies.SERVER_BUSY));
@@ -211,7 +213,7 @@ final class TcpConnection implements JsonFramer.Sink {
         .put("token", msg.getValue("token"))
         .put(AuthVerticle.SESSION_OWNER, verticle.ownerAddress)
         .put(AuthVerticle.SESSION_CONNECTION, id);
-    return verticle.vertx().eventBus().<JsonObject>request(Addresses.LOGIN, request, SLOW_REQUEST).compose(reply -> {
+    return verticle.vertx().eventBus().<JsonObject>request(Addresses.LOGIN, request, authRequest()).compose(reply -> {
       JsonObject r = reply.body();
       LoginOutcome outcome = LoginOutcome.valueOf(r.getString("outcome"));
       if (outcome != LoginOutcome.SUCCESS) {
@@ -231,6 +233,18 @@ final class TcpConnection implements JsonFramer.Sink {
       verticle.holdsSession(this);
       return send(Replies.tcpLoggedIn(r.getString("token"), username, r.getString("avatar")));
     }, err -> send(Replies.SERVER_BUSY));
+  }
+
+  /** The listener and the client's address travel as headers (metrics, per-address abuse limits). */
+  private DeliveryOptions authRequest() {
+    if (authRequest == null) {
+      authRequest = new DeliveryOptions().setSendTimeout(AUTH_TIMEOUT_MILLIS).addHeader(Addresses.TRANSPORT_HEADER, "tcp");
+      SocketAddress peer = socket.remoteAddress();
+      if (peer != null && peer.hostAddress() != null) {
+        authRequest.addHeader(Addresses.CLIENT_ADDRESS_HEADER, peer.hostAddress());
+      }
+    }
+    return authRequest;
   }
 
   // ---- output ----

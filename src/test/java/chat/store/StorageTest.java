@@ -387,7 +387,8 @@ class StorageTest {
     SqliteFile.update(db(), "INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "nopass", null, null);
     SqliteFile.update(db(), "INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "haspass", "Pl41nSecret-has-1", null);
 
-    server = TestServer.start(vertx, dir);
+    // 13 failed logins of one user: over the default limits.loginFailuresPerUser (10, covered by LimitsTest)
+    server = TestServer.start(vertx, dir, new JsonObject().put("limits.loginFailuresPerUser", 0));
     assertNull(row("nopass").get("passwd"), "the server must not invent a password");
 
     try (LineClient c = server.connect()) {
