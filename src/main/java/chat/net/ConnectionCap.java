@@ -1,8 +1,12 @@
 package chat.net;
 
 import io.micrometer.core.instrument.Counter;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The open connections of one listener kind ({@code tcp}: plain and TLS TCP; {@code http}: HTTP
@@ -12,10 +16,15 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class ConnectionCap {
 
+  private static final Logger log = LoggerFactory.getLogger(ConnectionCap.class);
+  /** While refusing, one warning a minute at most: a flood of refusals must not flood the log. */
+  private static final long WARN_EVERY_NANOS = TimeUnit.MINUTES.toNanos(1);
+
   private final String listener;
   private final int max;
   private final AtomicInteger open = new AtomicInteger();
   private final Counter refused;
+  private final AtomicLong lastWarning = new AtomicLong(System.nanoTime() - WARN_EVERY_NANOS);
 
   /** @param refused counts the connections turned away */
   public ConnectionCap(String listener, int max, Counter refused) {
@@ -34,11 +43,21 @@ public final class ConnectionCap {
       int n = open.get();
       if (n >= max) {
         refused.increment();
+        warn();
         return false;
       }
       if (open.compareAndSet(n, n + 1)) {
         return true;
       }
+    }
+  }
+
+  private void warn() {
+    long now = System.nanoTime();
+    long last = lastWarning.get();
+    if (now - last >= WARN_EVERY_NANOS && lastWarning.compareAndSet(last, now)) {
+      log.warn("{} connections at their cap ({}.maxConnections = {}): refusing new ones "
+          + "(chat_connections_refused_total counts them)", listener, listener, max);
     }
   }
 
