@@ -34,7 +34,8 @@ final class HealthProbe {
     URI uri = URI.create((https ? "https://" : "http://") + (host.contains(":") ? "[" + host + "]" : host) + ":"
         + (https ? config.tlsHttpPort : config.httpPort) + "/health/ready");
     try {
-      HttpClient.Builder client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(3));
+      // over TLS the connect timeout covers the handshake too, slow in a cold JVM on a busy machine
+      HttpClient.Builder client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(https ? 5 : 3));
       if (https) {
         SSLContext ssl = SSLContext.getInstance("TLS");
         ssl.init(null, new TrustManager[] {new AnyCertificate()}, null);

@@ -90,14 +90,21 @@ public final class Tls {
     try {
       key = privateKeyFor(cert, keyCert.getKeyManagerFactory(vertx));
     } catch (Exception e) {
+      if (String.valueOf(e.getMessage()).contains("does not match")) {
+        throw mismatch(certFile, keyFile); // e.g. an RSA key with an EC certificate
+      }
       throw new ConfigException("configuration key 'tls.keyFile': " + keyFile
           + " holds no usable PEM private key (an unencrypted RSA or EC key is needed): " + oneLine(e));
     }
     if (key == null || !belongTogether(key, cert)) {
-      throw new ConfigException("configuration keys 'tls.certFile' and 'tls.keyFile': the private key in " + keyFile
-          + " does not belong to the certificate in " + certFile);
+      throw mismatch(certFile, keyFile);
     }
     return new Tls(keyCert, cert);
+  }
+
+  private static ConfigException mismatch(Path certFile, Path keyFile) {
+    return new ConfigException("configuration keys 'tls.certFile' and 'tls.keyFile': the private key in " + keyFile
+        + " does not belong to the certificate in " + certFile);
   }
 
   private static byte[] read(String key, String what, Path file) {
