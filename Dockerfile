@@ -20,7 +20,8 @@ COPY --from=build /src/target/chat-server.jar /app/chat-server.jar
 # the working directory is the data folder: usr.db and avatar/ live here
 WORKDIR /data
 VOLUME ["/data"]
-EXPOSE 5001 8889
+# 5443 and 8890: HTTPS and TCP over TLS, when CHAT_TLS_ENABLED=true
+EXPOSE 5001 8889 5443 8890
 USER chat
 # container-aware heap sizing, and a restart (not a limp) on running out of memory;
 # override with -e JAVA_OPTS=...

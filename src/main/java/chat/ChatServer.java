@@ -13,6 +13,8 @@ import chat.http.Health;
 import chat.http.HttpVerticle;
 import chat.limits.AbuseLimits;
 import chat.metrics.ServerMetrics;
+import chat.net.ConnectionCap;
+import chat.net.Tls;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import chat.reaper.ReaperVerticle;
@@ -39,6 +41,8 @@ import java.util.function.LongSupplier;
 /**
  * Wires the server together on a given Vert.x instance: storage, the shared state, and the
  * verticles (auth, TCP x N, HTTP x N, reaper, admin). {@link Main} runs it; tests start it in-process.
+ * With {@code tls.enabled}, TCP and HTTP listeners over TLS are deployed as well (the same
+ * verticle classes on {@code tls.tcpPort} and {@code tls.httpPort}); with {@code tls.only}, only those.
  */
 public final class ChatServer {
 
@@ -50,26 +54,56 @@ public final class ChatServer {
   private final WorkerExecutor hashing;
   private final ServerMetrics metrics;
   private final List<String> deployments = new ArrayList<>();
-  private int httpPort;
-  private int tcpPort;
+  /** Open connections of all TCP listeners (plain and TLS), and of all HTTP listeners. */
+  private final ConnectionCap tcpConnections;
+  private final ConnectionCap httpConnections;
+  private int httpPort = -1;
+  private int tcpPort = -1;
+  private int tlsHttpPort = -1;
+  private int tlsTcpPort = -1;
 
-  private ChatServer(Vertx vertx, UserStore users, WorkerExecutor hashing, ServerMetrics metrics) {
+  private ChatServer(Vertx vertx, UserStore users, WorkerExecutor hashing, ServerMetrics metrics, ChatConfig config) {
     this.vertx = vertx;
     this.users = users;
     this.hashing = hashing;
     this.metrics = metrics;
+    this.tcpConnections = new ConnectionCap("tcp", config.tcpMaxConnections, metrics.connectionsRefused("tcp"));
+    this.httpConnections = new ConnectionCap("http", config.httpMaxConnections, metrics.connectionsRefused("http"));
+    metrics.gauge("chat_http_connections", "Open HTTP connections (HTTP and HTTPS)", httpConnections::open);
   }
 
   public ServerMetrics metrics() {
     return metrics;
   }
 
+  /** The plain HTTP port bound, or -1 when there is none (tls.only). */
   public int httpPort() {
     return httpPort;
   }
 
+  /** The plain TCP port bound, or -1 when there is none (tls.only). */
   public int tcpPort() {
     return tcpPort;
+  }
+
+  /** The HTTPS port bound, or -1 when TLS is off. */
+  public int tlsHttpPort() {
+    return tlsHttpPort;
+  }
+
+  /** The TCP-over-TLS port bound, or -1 when TLS is off. */
+  public int tlsTcpPort() {
+    return tlsTcpPort;
+  }
+
+  /** Open TCP connections, plain and TLS, across every instance. */
+  int openTcpConnections() {
+    return tcpConnections.open();
+  }
+
+  /** Open HTTP connections, plain and HTTPS, across every instance. */
+  int openHttpConnections() {
+    return httpConnections.open();
   }
 
   public static Future<ChatServer> start(Vertx vertx, ChatConfig config) {
@@ -81,6 +115,20 @@ public final class ChatServer {
    *                 for metrics off
    */
   public static Future<ChatServer> start(Vertx vertx, ChatConfig config, PrometheusMeterRegistry registry) {
+    Tls tls;
+    try {
+      // first: a bad certificate or key stops startup before anything is opened
+      tls = config.tlsEnabled ? Tls.load(vertx, config) : null;
+    } catch (RuntimeException e) {
+      return Future.failedFuture(e);
+    }
+    if (tls != null) {
+      log.info("TLS certificate: {}, valid until {}", tls.certificate().getSubjectX500Principal().getName(),
+          tls.certificate().getNotAfter().toInstant());
+      if (tls.certificate().getNotAfter().getTime() < System.currentTimeMillis()) {
+        log.warn("The TLS certificate in {} has expired: clients will refuse it", config.tlsCertFile);
+      }
+    }
     LongSupplier clock = System::currentTimeMillis;
     ServerMetrics metrics = new ServerMetrics(registry);
     PasswordHasher hasher = new PasswordHasher(hashParams(config));
@@ -94,7 +142,7 @@ public final class ChatServer {
       return Future.failedFuture(e);
     }
     users.measureWith(metrics, config.dbPoolSize);
-    ChatServer server = new ChatServer(vertx, users, hashing, metrics);
+    ChatServer server = new ChatServer(vertx, users, hashing, metrics, config);
     HttpVerticle.Operations operations = new HttpVerticle.Operations(registry, Health.liveness(vertx),
         Health.readiness(vertx, users, config.healthTimeoutMillis));
     TokenStore tokens = new LocalTokenStore(config.tokenTtlSeconds * 1000L, clock);
@@ -110,8 +158,18 @@ public final class ChatServer {
         .compose(v -> users.prepare(pw -> hashing.executeBlocking(() -> hasher.hash(pw), false), PasswordHasher::isHash))
         .compose(v -> server.deploy(() -> new AuthVerticle(users, hasher, hashing, tokens, sessions, config.avatarDir,
             Math.min(config.tokenTtlSeconds * 1000L, 60_000L), limits, metrics), 1))
-        .compose(v -> server.deployTcp(config, chats, sessions, metrics, clock))
-        .compose(v -> server.deployHttp(config, chats, operations))
+        .compose(v -> config.tlsOnly ? Future.<Void>succeededFuture()
+            : server.deployTcp(config, sharedPort(config.tcpPort, RANDOM_TCP_PORT), null, chats, sessions, metrics, clock)
+                .map(port -> server.tcpPort = port).<Void>mapEmpty())
+        .compose(v -> tls == null ? Future.<Void>succeededFuture()
+            : server.deployTcp(config, sharedPort(config.tlsTcpPort, RANDOM_TLS_TCP_PORT), tls, chats, sessions, metrics,
+                clock).map(port -> server.tlsTcpPort = port).<Void>mapEmpty())
+        .compose(v -> config.tlsOnly ? Future.<Void>succeededFuture()
+            : server.deployHttp(config, sharedPort(config.httpPort, RANDOM_HTTP_PORT), null, chats, operations)
+                .map(port -> server.httpPort = port).<Void>mapEmpty())
+        .compose(v -> tls == null ? Future.<Void>succeededFuture()
+            : server.deployHttp(config, sharedPort(config.tlsHttpPort, RANDOM_TLS_HTTP_PORT), tls, chats, operations)
+                .map(port -> server.tlsHttpPort = port).<Void>mapEmpty())
         .compose(v -> server.deploy(() -> new ReaperVerticle(sessions, config.reaperIdleSeconds * 1000L,
             config.reaperIntervalSeconds * 1000L, clock), 1))
         .compose(v -> server.deploy(() -> new AdminVerticle(AdminQueue.of(users), tokens, sessions,
@@ -146,38 +204,44 @@ public final class ChatServer {
    * Listeners run as N instances sharing one port. Vert.x shares a port between servers only when
    * it is fixed or negative: port 0 would give each instance its own random port, so the
    * configured 0 ("pick a free port") becomes a negative number, one random port shared by all
-   * instances that use that number. HTTP and TCP servers share one registry, hence two numbers.
+   * instances that use that number. HTTP and TCP servers share one registry, hence one number
+   * per listener: plain TCP, plain HTTP, TLS TCP, TLS HTTP.
    */
   private static final int RANDOM_TCP_PORT = -1;
   private static final int RANDOM_HTTP_PORT = -2;
+  private static final int RANDOM_TLS_TCP_PORT = -3;
+  private static final int RANDOM_TLS_HTTP_PORT = -4;
 
   private static int sharedPort(int configured, int randomKey) {
     return configured == 0 ? randomKey : configured;
   }
 
-  private Future<Void> deployTcp(ChatConfig config, ChatService chats, SessionRegistry sessions, ServerMetrics metrics,
-      LongSupplier clock) {
+  /** Deploys the TCP listener instances on one port, plain ({@code tls} null) or TLS; returns the port bound. */
+  private Future<Integer> deployTcp(ChatConfig config, int port, Tls tls, ChatService chats, SessionRegistry sessions,
+      ServerMetrics metrics, LongSupplier clock) {
     int instances = config.tcpInstances > 0 ? config.tcpInstances : config.availableEventLoops();
-    TcpVerticle.Settings settings = new TcpVerticle.Settings(config.host, sharedPort(config.tcpPort, RANDOM_TCP_PORT),
-        config.tcpMaxFrameBytes, config.tcpMaxPendingBytes, config.shutdownGraceSeconds);
+    TcpVerticle.Settings settings = new TcpVerticle.Settings(config.host, port, config.tcpMaxFrameBytes,
+        config.tcpMaxPendingBytes, tls, config.shutdownGraceSeconds);
     List<TcpVerticle> started = new CopyOnWriteArrayList<>();
     return deploy(() -> {
-      TcpVerticle v = new TcpVerticle(settings, chats, sessions, metrics, clock);
+      TcpVerticle v = new TcpVerticle(settings, chats, sessions, metrics, clock, tcpConnections);
       started.add(v);
       return v;
-    }, instances).onSuccess(v -> tcpPort = started.get(0).actualPort());
+    }, instances).map(v -> started.get(0).actualPort());
   }
 
-  private Future<Void> deployHttp(ChatConfig config, ChatService chats, HttpVerticle.Operations operations) {
+  /** Deploys the HTTP listener instances on one port, plain ({@code tls} null) or HTTPS; returns the port bound. */
+  private Future<Integer> deployHttp(ChatConfig config, int port, Tls tls, ChatService chats,
+      HttpVerticle.Operations operations) {
     int instances = config.httpInstances > 0 ? config.httpInstances : config.availableEventLoops();
-    HttpVerticle.Settings settings = new HttpVerticle.Settings(config.host, sharedPort(config.httpPort, RANDOM_HTTP_PORT),
-        config.httpMaxBodyBytes, config.avatarDir, config.shutdownGraceSeconds);
+    HttpVerticle.Settings settings = new HttpVerticle.Settings(config.host, port, config.httpMaxBodyBytes,
+        config.avatarDir, tls, config.shutdownGraceSeconds);
     List<HttpVerticle> started = new CopyOnWriteArrayList<>();
     return deploy(() -> {
-      HttpVerticle v = new HttpVerticle(settings, chats, operations);
+      HttpVerticle v = new HttpVerticle(settings, chats, operations, httpConnections);
       started.add(v);
       return v;
-    }, instances).onSuccess(v -> httpPort = started.get(0).actualPort());
+    }, instances).map(v -> started.get(0).actualPort());
   }
 
   private Future<Void> deploy(java.util.function.Supplier<? extends io.vertx.core.Deployable> verticle, int instances) {

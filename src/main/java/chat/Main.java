@@ -4,6 +4,7 @@ import chat.admin.AdminCli;
 import chat.config.ChatConfig;
 import chat.config.ConfigException;
 import chat.config.ConfigLoader;
+import chat.net.Tls;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Future;
@@ -68,7 +69,7 @@ public final class Main {
       }
     }
     long started = System.nanoTime();
-    ChatConfig config = loadConfig(confFile);
+    ChatConfig config = loadConfig(confFile, !healthcheck);
     if (healthcheck) {
       System.exit(HealthProbe.run(config));
     }
@@ -76,10 +77,19 @@ public final class Main {
     run(config, started);
   }
 
-  private static ChatConfig loadConfig(String confFile) {
+  /**
+   * The configuration, or exit 2 with one line on stderr. With {@code checkTls}, the TLS
+   * certificate and key files are read and checked too: a missing, unreadable or invalid one is
+   * a bad configuration value like any other.
+   */
+  private static ChatConfig loadConfig(String confFile, boolean checkTls) {
     Vertx bootstrap = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1).setWorkerPoolSize(1));
     try {
-      return ConfigLoader.load(bootstrap, confFile).await(30, TimeUnit.SECONDS);
+      ChatConfig config = ConfigLoader.load(bootstrap, confFile).await(30, TimeUnit.SECONDS);
+      if (checkTls && config.tlsEnabled) {
+        Tls.load(bootstrap, config);
+      }
+      return config;
     } catch (Exception e) {
       Throwable cause = e instanceof ConfigException ? e : e.getCause() instanceof ConfigException ? e.getCause() : e;
       System.err.println("chat-server: " + cause.getMessage());
@@ -145,11 +155,25 @@ public final class Main {
       server.stop();
       return;
     }
-    log.info("Chat server listening: HTTP port {}, TCP port {} (version {}, host {}, database {}, cluster off, "
+    log.info("Chat server listening: {} (version {}, host {}, database {}, cluster off, "
             + "{} event loops, transport {}, metrics {}, started in {} ms)",
-        server.httpPort(), server.tcpPort(), version(), config.host, config.safeDbUrl(), config.availableEventLoops(),
+        listeners(server), version(), config.host, config.safeDbUrl(), config.availableEventLoops(),
         vertx.isNativeTransportEnabled() ? "epoll" : "nio", config.metricsEnabled ? "on" : "off",
         (System.nanoTime() - started) / 1_000_000);
+  }
+
+  /**
+   * The ports of the startup line. Tools parse its start, {@code HTTP port X, TCP port Y}: the
+   * TLS ports follow it; with tls.only there are no plain ports and the line starts with
+   * {@code TLS HTTP port A} instead, so that nothing reads a TLS port as a plain one.
+   */
+  static String listeners(ChatServer server) {
+    String tls = "TLS HTTP port " + server.tlsHttpPort() + ", TLS TCP port " + server.tlsTcpPort();
+    if (server.httpPort() < 0) {
+      return tls + ", no plain-text listeners";
+    }
+    String plain = "HTTP port " + server.httpPort() + ", TCP port " + server.tcpPort();
+    return server.tlsHttpPort() < 0 ? plain : plain + ", " + tls;
   }
 
   /** The --help text: commands, then every configuration key with its default and environment variable. */

@@ -1,6 +1,8 @@
 package chat.http;
 
 import chat.auth.ChatService;
+import chat.net.ConnectionCap;
+import chat.net.Tls;
 import chat.protocol.Addresses;
 import chat.protocol.LoginOutcome;
 import chat.protocol.RegisterOutcome;
@@ -10,8 +12,10 @@ import chat.protocol.WireJson;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.ext.web.Router;
@@ -24,10 +28,20 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.Set;
+
 /**
  * The HTTP API (PROTOCOL.md §3): register, login, chat, avatars. It only speaks the wire:
  * registration and login go to the auth verticle over the event bus, chats to the shared
  * {@link ChatService}, and every body comes from {@link Replies}.
+ *
+ * <p>The same class serves HTTP and HTTPS ({@link Settings#tls} set). Every connection takes a
+ * place in the shared {@link ConnectionCap} of all HTTP listeners; a connection past
+ * {@code http.maxConnections} is accepted but marked refused: its first request gets 503
+ * {@code Too many connections} with {@code Connection: close}, then it is closed (at the latest
+ * {@link #REFUSED_GRACE_MILLIS} after it opened, request or not).
  */
 public final class HttpVerticle extends VerticleBase {
 
@@ -35,8 +49,12 @@ public final class HttpVerticle extends VerticleBase {
   private static final long AUTH_TIMEOUT_MILLIS = 120_000;
   private static final String JSON = "application/json; charset=utf-8";
 
-  public record Settings(String host, int port, int maxBodyBytes, String avatarDir, int shutdownGraceSeconds) {
+  /** @param tls the certificate for an HTTPS listener, null for plain HTTP */
+  public record Settings(String host, int port, int maxBodyBytes, String avatarDir, Tls tls, int shutdownGraceSeconds) {
   }
+
+  /** How long a refused connection may stay open waiting for the request to answer with 503. */
+  static final long REFUSED_GRACE_MILLIS = 5000;
 
   /** What operators read: metrics (null registry when off) and the two health endpoints. */
   public record Operations(PrometheusMeterRegistry metrics, HealthChecks liveness, HealthChecks readiness) {
@@ -45,12 +63,16 @@ public final class HttpVerticle extends VerticleBase {
   private final Settings settings;
   private final ChatService chats;
   private final Operations operations;
+  private final ConnectionCap cap;
+  /** Connections past http.maxConnections, until they close; touched on this verticle's event loop only. */
+  private final Set<HttpConnection> refused = Collections.newSetFromMap(new IdentityHashMap<>());
   private HttpServer server;
 
-  public HttpVerticle(Settings settings, ChatService chats, Operations operations) {
+  public HttpVerticle(Settings settings, ChatService chats, Operations operations, ConnectionCap cap) {
     this.settings = settings;
     this.chats = chats;
     this.operations = operations;
+    this.cap = cap;
   }
 
   @Override
@@ -76,8 +98,22 @@ public final class HttpVerticle extends VerticleBase {
       }
       respond(ctx, Replies.INTERNAL_ERROR);
     });
-    server = vertx.createHttpServer(new HttpServerOptions().setHost(settings.host()).setPort(settings.port()))
-        .requestHandler(router);
+    // HTTP/1.1 only, as the original server: without h2c, Vert.x sets a connection up (and our
+    // connectionHandler counts it) as soon as it is accepted, not only once its first bytes arrive
+    HttpServerOptions options = new HttpServerOptions().setHost(settings.host()).setPort(settings.port())
+        .setHttp2ClearTextEnabled(false);
+    if (settings.tls() != null) {
+      settings.tls().applyTo(options);
+    }
+    server = vertx.createHttpServer(options)
+        .connectionHandler(this::connected)
+        .requestHandler(request -> {
+          if (!refused.isEmpty() && refused.contains(request.connection())) {
+            refuse(request);
+          } else {
+            router.handle(request);
+          }
+        });
     return server.listen();
   }
 
@@ -89,6 +125,27 @@ public final class HttpVerticle extends VerticleBase {
 
   public int actualPort() {
     return server.actualPort();
+  }
+
+  /** Counts the connection against http.maxConnections, or marks it refused. */
+  private void connected(HttpConnection connection) {
+    if (cap.tryAcquire()) {
+      connection.closeHandler(v -> cap.release());
+      return;
+    }
+    refused.add(connection);
+    connection.closeHandler(v -> refused.remove(connection));
+    vertx.setTimer(REFUSED_GRACE_MILLIS, t -> {
+      if (refused.contains(connection)) {
+        connection.close();
+      }
+    });
+  }
+
+  private void refuse(HttpServerRequest request) {
+    Reply reply = Replies.TOO_MANY_CONNECTIONS;
+    request.response().setStatusCode(reply.status).putHeader("Content-Type", JSON).putHeader("Connection", "close")
+        .end(reply.json).onComplete(v -> request.connection().close());
   }
 
   private void register(RoutingContext ctx) {

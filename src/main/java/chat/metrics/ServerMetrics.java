@@ -152,6 +152,16 @@ public final class ServerMetrics implements AutoCloseable {
     c.increment();
   }
 
+  /**
+   * Counts the connections a listener kind ({@code tcp} or {@code http}) refused because it was at
+   * its maxConnections: {@code chat_connections_refused_total{listener}}.
+   */
+  public Counter connectionsRefused(String listener) {
+    return Counter.builder("chat_connections_refused")
+        .description("Connections refused because the listener kind was at its maxConnections")
+        .tag("listener", listener).register(registry);
+  }
+
   /** Counts outcomes of logins and registrations, by outcome name and listener. */
   public Counter outcome(String what, String outcome, String transport) {
     return Counter.builder("chat_" + what).description("Outcomes of " + what.replace('_', ' '))

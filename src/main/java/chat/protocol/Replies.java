@@ -45,6 +45,11 @@ public final class Replies {
   public static final Reply METHOD_NOT_ALLOWED = error(405, "Method not allowed");
   /** [ext] a login or registration that waited too long for a hashing worker; try again. */
   public static final Reply SERVER_BUSY = error(503, "Server busy, try again");
+  /**
+   * [ext] the listener kind is at its cap (tcp.maxConnections, http.maxConnections): TCP sends it
+   * as its only line and closes; HTTP answers 503 with it and closes.
+   */
+  public static final Reply TOO_MANY_CONNECTIONS = error(503, "Too many connections");
   /** [ext] a fault of ours; never carries exception text. */
   public static final Reply INTERNAL_ERROR = error(500, "Internal error");
 

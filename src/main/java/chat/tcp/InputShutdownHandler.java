@@ -4,6 +4,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.handler.ssl.SslCloseCompletionEvent;
 import io.vertx.core.internal.net.NetSocketInternal;
 import io.vertx.core.net.NetSocket;
 
@@ -13,6 +14,11 @@ import io.vertx.core.net.NetSocket;
  * the whole connection on the client's FIN, losing the replies still being computed; with
  * Netty's half-closure on, the FIN becomes an event, and the connection finishes what it
  * received before it closes.
+ *
+ * <p>Over TLS the handler sits after Netty's SslHandler (both are before Vert.x's "handler"), so it
+ * sees the decrypted side. There the end of the client's input is its TLS close_notify
+ * (SslHandler's {@link SslCloseCompletionEvent}), which may come without a TCP FIN (a client that
+ * keeps the socket open to read); the FIN, when it follows, is the same end again.
  */
 final class InputShutdownHandler extends ChannelInboundHandlerAdapter {
 
@@ -31,7 +37,8 @@ final class InputShutdownHandler extends ChannelInboundHandlerAdapter {
 
   @Override
   public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
-    if (evt instanceof ChannelInputShutdownEvent) {
+    if (evt instanceof ChannelInputShutdownEvent
+        || evt instanceof SslCloseCompletionEvent close && close.isSuccess()) {
       // runs on the channel's event loop, which is the owning verticle's
       connection.onInputShutdown();
     }

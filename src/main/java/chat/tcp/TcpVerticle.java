@@ -3,6 +3,8 @@ package chat.tcp;
 import chat.auth.ChatService;
 import chat.auth.SessionRegistry;
 import chat.metrics.ServerMetrics;
+import chat.net.ConnectionCap;
+import chat.net.Tls;
 import chat.protocol.Addresses;
 import chat.protocol.OwnerCommands;
 import chat.protocol.Replies;
@@ -11,6 +13,7 @@ import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.eventbus.Message;
+import io.vertx.core.internal.net.NetSocketInternal;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.NetServer;
 import io.vertx.core.net.NetServerOptions;
@@ -27,11 +30,21 @@ import java.util.function.LongSupplier;
  * port; each owns its connections and answers commands for them on its own address
  * ({@link #ownerAddress}). Every instance receives each broadcast once and writes that same
  * Buffer to each of its session holders.
+ *
+ * <p>The same class serves the plain and the TLS port ({@link Settings#tls} set): over TLS the
+ * protocol is byte for byte the same. Every connection takes a place in the shared
+ * {@link ConnectionCap} of all TCP listeners; past {@code tcp.maxConnections} a new connection
+ * gets the one line {@code Too many connections} and is closed.
  */
 public final class TcpVerticle extends VerticleBase {
 
-  public record Settings(String host, int port, int maxFrameBytes, int maxPendingBytes, int shutdownGraceSeconds) {
+  /** @param tls the certificate for a TLS listener, null for plain text */
+  public record Settings(String host, int port, int maxFrameBytes, int maxPendingBytes, Tls tls,
+      int shutdownGraceSeconds) {
   }
+
+  /** How long a refused connection's last line may take to leave before it is cut off anyway. */
+  private static final long REFUSE_GRACE_MILLIS = 2000;
 
   final ChatService chats;
   final SessionRegistry sessions;
@@ -40,6 +53,7 @@ public final class TcpVerticle extends VerticleBase {
   final String ownerAddress = Addresses.TCP_OWNER_PREFIX + UUID.randomUUID();
   private final Settings settings;
   private final LongSupplier clock;
+  private final ConnectionCap cap;
 
   private final Map<Long, TcpConnection> connections = new HashMap<>();
   /** Connections holding a session: an array with swap-remove, so the broadcast loop allocates nothing. */
@@ -49,8 +63,9 @@ public final class TcpVerticle extends VerticleBase {
   private NetServer server;
 
   public TcpVerticle(Settings settings, ChatService chats, SessionRegistry sessions, ServerMetrics metrics,
-      LongSupplier clock) {
+      LongSupplier clock, ConnectionCap cap) {
     this.settings = settings;
+    this.cap = cap;
     this.metrics = metrics;
     this.stats = metrics.newTcpStats();
     this.chats = chats;
@@ -60,10 +75,14 @@ public final class TcpVerticle extends VerticleBase {
 
   @Override
   public Future<?> start() {
-    server = vertx.createNetServer(new NetServerOptions()
+    NetServerOptions options = new NetServerOptions()
         .setHost(settings.host())
         .setPort(settings.port())
-        .setTcpNoDelay(true));
+        .setTcpNoDelay(true);
+    if (settings.tls() != null) {
+      settings.tls().applyTo(options);
+    }
+    server = vertx.createNetServer(options);
     server.connectHandler(this::accept);
     metrics.watchEventLoop(vertx);
     return Future.all(
@@ -96,12 +115,38 @@ public final class TcpVerticle extends VerticleBase {
   }
 
   private void accept(NetSocket socket) {
+    // over TLS this runs once the handshake is done: a handshake that never finishes takes no place
+    if (!cap.tryAcquire()) {
+      refuse(socket);
+      return;
+    }
     socket.setWriteQueueMaxSize(settings.maxPendingBytes());
     long id = ++nextConnectionId;
     TcpConnection c = new TcpConnection(this, socket, id, settings.maxFrameBytes(), now());
     connections.put(id, c);
     stats.connections = connections.size();
     c.start();
+  }
+
+  /** Past tcp.maxConnections: the one line, then the close; nothing the client sends is read. */
+  private void refuse(NetSocket socket) {
+    boolean[] gone = {false};
+    socket.handler(ignored -> {
+    });
+    socket.exceptionHandler(ignored -> {
+    });
+    socket.closeHandler(v -> gone[0] = true);
+    socket.end(Replies.TOO_MANY_CONNECTIONS.line());
+    vertx.setTimer(REFUSE_GRACE_MILLIS, t -> {
+      if (!gone[0]) {
+        // a client that does not read: drop the line rather than wait for it
+        if (socket instanceof NetSocketInternal internal) {
+          internal.channelHandlerContext().close();
+        } else {
+          socket.close();
+        }
+      }
+    });
   }
 
   void holdsSession(TcpConnection c) {
@@ -116,7 +161,9 @@ public final class TcpVerticle extends VerticleBase {
     stats.sessions = holderCount;
   }
 
+  /** The connection closed: called exactly once for each accepted connection. */
   void forget(TcpConnection c) {
+    cap.release();
     connections.remove(c.id);
     stats.connections = connections.size();
     int i = c.sessionIndex;
