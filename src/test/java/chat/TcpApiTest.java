@@ -243,6 +243,25 @@ class TcpApiTest {
   }
 
   @Test
+  @DisplayName("§2 a password with a lone surrogate is refused (it would hash like '?'); '?' does not log in as '\\ud800' nor the reverse")
+  void loneSurrogatePassword() {
+    try (LineClient c = server.connect()) {
+      for (String pw : List.of("\\ud800", "a\\udc00", "\\ud800\\ud800", "x\\udbff")) {
+        c.send("{\"type\":\"register\",\"username\":\"lone\",\"password\":\"" + pw + "\"}");
+        expect(c, BAD_PASSWORD);
+      }
+      c.send("{\"type\":\"register\",\"username\":\"lone\",\"password\":\"?\"}");
+      expect(c, REGISTERED);
+      c.send("{\"type\":\"login\",\"username\":\"lone\",\"password\":\"\\ud800\"}");
+      expect(c, BAD_CREDENTIALS);
+      c.send("{\"type\":\"register\",\"username\":\"pair\",\"password\":\"\\ud83d\\ude00\"}");
+      expect(c, REGISTERED);
+      c.send("{\"type\":\"login\",\"username\":\"pair\",\"password\":\"\\ud83d\\ude00\"}");
+      assertTrue(nextLine(c).startsWith("{\"type\":\"login\",\"status\":\"success\""));
+    }
+  }
+
+  @Test
   @DisplayName("§4.2 validation order: username, then avatar, then password, then the database")
   void registerValidationOrder() {
     try (LineClient c = server.connect()) {

@@ -146,7 +146,8 @@ public final class AuthVerticle extends VerticleBase {
 
   /** The user when the password is right, else {@code null}. */
   private Future<TokenStore.Holder> checkPassword(Object username, Object password) {
-    if (!(username instanceof String name) || !(password instanceof String pw) || pw.isEmpty()) {
+    // a password with a lone surrogate cannot have been registered (§2); hashed, it would equal one with '?' instead
+    if (!(username instanceof String name) || !(password instanceof String pw) || pw.isEmpty() || !Rules.isWellFormed(pw)) {
       return Future.succeededFuture();
     }
     return users.find(name).compose(user -> {
