@@ -714,6 +714,21 @@ class HttpApiTest {
   }
 
   @Test
+  @DisplayName("§3.4 symbolic links out of the avatar folder are not followed: a linked user folder or file gets the default avatar")
+  void avatarSymlinksNotFollowed() throws IOException {
+    http.register("alice", "pw");
+    Files.writeString(dir.resolve("secret.png"), "SECRET");
+    byte[] defaultAvatar = Files.readAllBytes(avatarDir().resolve("default").resolve("default_avatar.png"));
+    Files.createSymbolicLink(avatarDir().resolve("evil"), dir);
+    Files.createSymbolicLink(avatarDir().resolve("alice").resolve("link.png"), Path.of("../../secret.png"));
+    for (String target : List.of("/avatar/evil/usr.db", "/avatar/evil/secret.png", "/avatar/alice/link.png")) {
+      Http.Response r = http.get(target);
+      assertEquals(200, r.status(), target);
+      assertArrayEquals(defaultAvatar, r.raw().body(), target + " served something else than the default avatar");
+    }
+  }
+
+  @Test
   @DisplayName("[ext] an unknown route gets 404 JSON, a GET on /api/login 405 JSON")
   void unknownRouteAndWrongMethod() {
     assertReply(404, NOT_FOUND, http.get("/nope"));
