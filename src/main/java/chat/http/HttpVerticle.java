@@ -12,6 +12,9 @@ import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
+import io.netty.handler.codec.http.TooLongHttpHeaderException;
+import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
@@ -69,7 +72,8 @@ public final class HttpVerticle extends VerticleBase {
     router.errorHandler(404, ctx -> respond(ctx, Replies.NOT_FOUND));
     router.errorHandler(405, ctx -> respond(ctx, Replies.METHOD_NOT_ALLOWED));
     router.errorHandler(413, ctx -> respond(ctx, Replies.REQUEST_TOO_LARGE));
-    router.errorHandler(400, ctx -> respond(ctx, Replies.INVALID_JSON));
+    // a 400 of vertx-web itself: an HTTP/1.1 request without a Host header, else a body it could not decode
+    router.errorHandler(400, ctx -> respond(ctx, ctx.request().authority() == null ? Replies.BAD_REQUEST : Replies.INVALID_JSON));
     router.errorHandler(500, ctx -> {
       if (ctx.failure() != null) {
         log.error("HTTP {} {} failed", ctx.request().method(), ctx.request().path(), ctx.failure());
@@ -77,7 +81,8 @@ public final class HttpVerticle extends VerticleBase {
       respond(ctx, Replies.INTERNAL_ERROR);
     });
     server = vertx.createHttpServer(new HttpServerOptions().setHost(settings.host()).setPort(settings.port()))
-        .requestHandler(router);
+        .requestHandler(router)
+        .invalidRequestHandler(HttpVerticle::invalidRequest);
     return server.listen();
   }
 
@@ -133,6 +138,21 @@ public final class HttpVerticle extends VerticleBase {
     }
     chats.chat(token, body.getValue("message"), false).onComplete(r -> respond(ctx,
         r.succeeded() ? r.result().http : Replies.INTERNAL_ERROR));
+  }
+
+  /**
+   * A request Netty could not decode (bad request line or header, line or headers too long): the
+   * JSON error of §3 instead of Vert.x's empty reply, with the status Vert.x would use, then close.
+   */
+  private static void invalidRequest(HttpServerRequest request) {
+    Throwable cause = request.decoderResult().cause();
+    int status = cause instanceof TooLongHttpLineException ? 414
+        : cause instanceof TooLongHttpHeaderException ? 431
+        : 400;
+    log.debug("Invalid HTTP request: {}", String.valueOf(cause));
+    request.response().setStatusCode(status).putHeader("Content-Type", JSON).putHeader("Connection", "close")
+        .end(Replies.BAD_REQUEST.json)
+        .onComplete(done -> request.connection().close());
   }
 
   private static String bearer(String header) {
