@@ -120,7 +120,9 @@ public final class UserStore {
                 // are overwritten, not left in free pages.
                 cf.jdbcProperty("journal_mode", "WAL");
                 cf.jdbcProperty("synchronous", "FULL");
-                cf.jdbcProperty("busy_timeout", "5000");
+                // busy_timeout: how long a statement waits for a lock held elsewhere (an admin
+                // command, a backup) before it fails; a registration then gets register_-1
+                cf.jdbcProperty("busy_timeout", Integer.toString(config.dbBusyTimeoutMillis));
                 cf.jdbcProperty("secure_delete", "true");
               }
               return cf;
