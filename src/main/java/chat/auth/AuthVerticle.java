@@ -163,8 +163,13 @@ public final class AuthVerticle extends VerticleBase {
         if (PasswordHasher.isHash(user.passwd())) {
           return Future.succeededFuture(holder);
         }
-        // a plain-text password left by the original server: replace it now
-        return hash(pw).compose(h -> users.replacePassword(user.name(), user.passwd(), h)).map(holder);
+        // a plain-text password left by the original server: replace it now; if the database
+        // refuses the write (locked, say), the password was still right: the next login retries
+        return hash(pw).compose(h -> users.replacePassword(user.name(), user.passwd(), h)).map(holder)
+            .otherwise(err -> {
+              log.warn("Could not replace the plain-text password of {} with a hash: {}", user.name(), err.toString());
+              return holder;
+            });
       });
     });
   }
