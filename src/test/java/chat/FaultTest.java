@@ -451,4 +451,35 @@ class FaultTest {
     }
     assertTrue(rest.contains(Replies.IDLE_TIMEOUT.json), rest.toString());
   }
+
+  @Test
+  @DisplayName("a session bound for a connection that never learned it (its login reply was lost: the 120 s event-bus timeout) is released by the idle rule too")
+  void orphanedSessionReleasedByIdleRule(Vertx vertx) throws Exception {
+    TestServer s = startInProcess(vertx, new JsonObject().put("reaper.idleSeconds", 1).put("reaper.intervalSeconds", 1));
+    s.http().register("orphan", PW);
+    // what a socket login leaves behind when its connection stops waiting for the reply: the
+    // session bound to a connection that does not hold it (here: of an owner that is gone)
+    JsonObject lost = vertx.eventBus().<JsonObject>request(chat.protocol.Addresses.LOGIN, new JsonObject()
+            .put("username", "orphan").put("password", PW)
+            .put(chat.auth.AuthVerticle.SESSION_OWNER, chat.protocol.Addresses.TCP_OWNER_PREFIX + "gone")
+            .put(chat.auth.AuthVerticle.SESSION_CONNECTION, 1L))
+        .await(10, TimeUnit.SECONDS).body();
+    assertEquals("SUCCESS", lost.getString("outcome"));
+    long t0 = System.nanoTime();
+    String reply = null;
+    try (LineClient c = s.connect()) {
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(8);
+      while (System.nanoTime() < deadline) {
+        c.send(new JsonObject().put("type", "login").put("username", "orphan").put("password", PW));
+        reply = c.readSkippingPings().encode();
+        if (reply.contains("\"status\":\"success\"")) {
+          break;
+        }
+        assertEquals(Replies.TCP_ALREADY_LOGGED_IN.json, reply);
+        Thread.sleep(200);
+      }
+    }
+    System.out.println("[figures] orphaned session released after " + (System.nanoTime() - t0) / 1_000_000 + " ms (idle 1 s, sweep 1 s)");
+    assertTrue(reply.contains("\"status\":\"success\""), "the orphaned session was never released: the user is locked out");
+  }
 }
