@@ -168,7 +168,7 @@ public final class ChatServer {
   private Future<Void> deployHttp(ChatConfig config, ChatService chats, HttpVerticle.Operations operations) {
     int instances = config.httpInstances > 0 ? config.httpInstances : config.availableEventLoops();
     HttpVerticle.Settings settings = new HttpVerticle.Settings(config.host, sharedPort(config.httpPort, RANDOM_HTTP_PORT),
-        config.httpMaxBodyBytes, config.avatarDir);
+        config.httpMaxBodyBytes, config.avatarDir, config.reaperIdleSeconds);
     List<HttpVerticle> started = new CopyOnWriteArrayList<>();
     return deploy(() -> {
       HttpVerticle v = new HttpVerticle(settings, chats, operations);

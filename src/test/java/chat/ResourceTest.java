@@ -604,7 +604,7 @@ class ResourceTest {
   }
 
   @Test
-  @DisplayName("slowloris: 50 connections trickling a never-finished frame are closed by the idle rule within seconds, while a normal client's chat round trip stays under 500 ms")
+  @DisplayName("slowloris: 50 connections trickling a never-finished frame, and idle HTTP connections, are closed by the idle rule within seconds, while a normal client's chat round trip stays under 500 ms")
   void slowloris() throws Exception {
     ServerProcess p = start(Map.of("CHAT_REAPER_IDLESECONDS", "2", "CHAT_REAPER_INTERVALSECONDS", "1"));
     ServerProcess.Ports ports = p.awaitListening(STARTUP);
@@ -645,6 +645,28 @@ class ResourceTest {
           // a reset is a close
         }
         closedAt[k] = System.nanoTime();
+      }));
+    }
+    // HTTP: half a request line, and a complete keep-alive request followed by silence
+    int httpIdle = 10;
+    long[] httpClosedAt = new long[httpIdle];
+    long httpStart = System.nanoTime();
+    for (int i = 0; i < httpIdle; i++) {
+      Socket h = connect(ports.http());
+      closeables.add(h);
+      h.getOutputStream().write((i % 2 == 0 ? "GET /avatar/x" : "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+          .getBytes(StandardCharsets.ISO_8859_1));
+      int k = i;
+      readers.add(daemon("http-idle-" + i, () -> {
+        try {
+          h.setSoTimeout(30_000);
+          while (h.getInputStream().read() != -1) {
+            // the 404 of the complete request
+          }
+        } catch (IOException e) {
+          // a reset is a close
+        }
+        httpClosedAt[k] = System.nanoTime();
       }));
     }
     byte[] trickle = "{\"type\":\"chat\",\"message\":\"".getBytes(StandardCharsets.UTF_8);
@@ -697,6 +719,14 @@ class ResourceTest {
         assertEquals(Replies.IDLE_TIMEOUT.json, lastLine[k], "slow connection " + k + "'s last line");
         worstClose = Math.max(worstClose, (closedAt[k] - connectedAt[k]) / 1_000_000);
       }
+      long worstHttp = 0;
+      for (int k = 0; k < httpIdle; k++) {
+        assertTrue(httpClosedAt[k] != 0, "idle HTTP connection " + k + " still open");
+        worstHttp = Math.max(worstHttp, (httpClosedAt[k] - httpStart) / 1_000_000);
+      }
+      System.out.println("[figures] " + httpIdle + " idle HTTP connections (half a request line, or silent after a"
+          + " request) closed, the last after " + worstHttp + " ms");
+      assertTrue(worstHttp <= 5000, "an idle HTTP connection lived " + worstHttp + " ms");
       long worstRoundTrip = roundTrips.stream().mapToLong(Long::longValue).max().orElseThrow();
       double meanRoundTrip = roundTrips.stream().mapToLong(Long::longValue).average().orElseThrow();
       Map<String, Double> g = gauges(ports.http());

@@ -26,6 +26,8 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.concurrent.TimeUnit;
+
 /**
  * The HTTP API (PROTOCOL.md §3): register, login, chat, avatars. It only speaks the wire:
  * registration and login go to the auth verticle over the event bus, chats to the shared
@@ -38,7 +40,8 @@ public final class HttpVerticle extends VerticleBase {
       .addHeader(Addresses.TRANSPORT_HEADER, "http");
   private static final String JSON = "application/json; charset=utf-8";
 
-  public record Settings(String host, int port, int maxBodyBytes, String avatarDir) {
+  /** {@code idleSeconds}: a connection with no traffic for so long is closed (reaper.idleSeconds, §4.7). */
+  public record Settings(String host, int port, int maxBodyBytes, String avatarDir, int idleSeconds) {
   }
 
   /** What operators read: metrics (null registry when off) and the two health endpoints. */
@@ -80,7 +83,10 @@ public final class HttpVerticle extends VerticleBase {
       }
       respond(ctx, Replies.INTERNAL_ERROR);
     });
-    server = vertx.createHttpServer(new HttpServerOptions().setHost(settings.host()).setPort(settings.port()))
+    // the idle rule for HTTP too: a connection that stops in the middle of a request, or holds on
+    // to keep-alive without using it, is not kept for ever
+    server = vertx.createHttpServer(new HttpServerOptions().setHost(settings.host()).setPort(settings.port())
+            .setIdleTimeout(settings.idleSeconds()).setIdleTimeoutUnit(TimeUnit.SECONDS))
         .requestHandler(router)
         .invalidRequestHandler(HttpVerticle::invalidRequest);
     return server.listen();
