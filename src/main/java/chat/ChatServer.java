@@ -235,7 +235,7 @@ public final class ChatServer {
       HttpVerticle.Operations operations) {
     int instances = config.httpInstances > 0 ? config.httpInstances : config.availableEventLoops();
     HttpVerticle.Settings settings = new HttpVerticle.Settings(config.host, port, config.httpMaxBodyBytes,
-        config.avatarDir, tls, config.shutdownGraceSeconds);
+        config.avatarDir, tls, config.shutdownGraceSeconds, config.reaperIdleSeconds);
     List<HttpVerticle> started = new CopyOnWriteArrayList<>();
     return deploy(() -> {
       HttpVerticle v = new HttpVerticle(settings, chats, operations, httpConnections);

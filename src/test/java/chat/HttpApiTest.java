@@ -719,6 +719,47 @@ class HttpApiTest {
   }
 
   @Test
+  @DisplayName("§3.4 symbolic links out of the avatar folder are not followed: a linked user folder or file gets the default avatar")
+  void avatarSymlinksNotFollowed() throws IOException {
+    http.register("alice", "pw");
+    Files.writeString(dir.resolve("secret.png"), "SECRET");
+    byte[] defaultAvatar = Files.readAllBytes(avatarDir().resolve("default").resolve("default_avatar.png"));
+    Files.createSymbolicLink(avatarDir().resolve("evil"), dir);
+    Files.createSymbolicLink(avatarDir().resolve("alice").resolve("link.png"), Path.of("../../secret.png"));
+    for (String target : List.of("/avatar/evil/usr.db", "/avatar/evil/secret.png", "/avatar/alice/link.png")) {
+      Http.Response r = http.get(target);
+      assertEquals(200, r.status(), target);
+      assertArrayEquals(defaultAvatar, r.raw().body(), target + " served something else than the default avatar");
+    }
+  }
+
+  @Test
+  @DisplayName("§3 [ext] a request that is not valid HTTP gets 400/414/431 with the Bad request JSON, then the connection closes")
+  void invalidHttpGetsJson() throws IOException {
+    String badRequest = "{\"type\":\"error\",\"status\":\"error\",\"message\":\"Bad request\"}";
+    // rawGet sends "GET <target> HTTP/1.1": a space in the target makes a bad request line
+    Raw spaced = rawGet("/avatar/a b/c.png");
+    assertEquals(400, spaced.status());
+    assertEquals(badRequest, spaced.text());
+    assertEquals("application/json; charset=utf-8", spaced.headers().get("content-type"));
+    Raw longLine = rawGet("/avatar/a/" + "a".repeat(5000) + ".png");
+    assertEquals(414, longLine.status());
+    assertEquals(badRequest, longLine.text());
+    Raw bigHeader = rawGet("/avatar/a/b.png HTTP/1.1\r\nX-Big: " + "b".repeat(9000) + "\r\nX-End: 1");
+    assertEquals(431, bigHeader.status());
+    assertEquals(badRequest, bigHeader.text());
+    // HTTP/1.1 without Host: the router refuses it; the connection stays usable
+    try (Socket s = new Socket()) {
+      s.connect(new InetSocketAddress("127.0.0.1", server.httpPort()), 5000);
+      s.setSoTimeout(5000);
+      s.getOutputStream().write("GET /nope HTTP/1.1\r\nConnection: close\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
+      String text = new String(s.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+      assertTrue(text.startsWith("HTTP/1.1 400 "), text);
+      assertTrue(text.endsWith("\r\n\r\n" + badRequest), text);
+    }
+  }
+
+  @Test
   @DisplayName("[ext] an unknown route gets 404 JSON, a GET on /api/login 405 JSON")
   void unknownRouteAndWrongMethod() {
     assertReply(404, NOT_FOUND, http.get("/nope"));

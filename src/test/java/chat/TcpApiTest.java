@@ -243,6 +243,25 @@ class TcpApiTest {
   }
 
   @Test
+  @DisplayName("§2 a password with a lone surrogate is refused (it would hash like '?'); '?' does not log in as '\\ud800' nor the reverse")
+  void loneSurrogatePassword() {
+    try (LineClient c = server.connect()) {
+      for (String pw : List.of("\\ud800", "a\\udc00", "\\ud800\\ud800", "x\\udbff")) {
+        c.send("{\"type\":\"register\",\"username\":\"lone\",\"password\":\"" + pw + "\"}");
+        expect(c, BAD_PASSWORD);
+      }
+      c.send("{\"type\":\"register\",\"username\":\"lone\",\"password\":\"?\"}");
+      expect(c, REGISTERED);
+      c.send("{\"type\":\"login\",\"username\":\"lone\",\"password\":\"\\ud800\"}");
+      expect(c, BAD_CREDENTIALS);
+      c.send("{\"type\":\"register\",\"username\":\"pair\",\"password\":\"\\ud83d\\ude00\"}");
+      expect(c, REGISTERED);
+      c.send("{\"type\":\"login\",\"username\":\"pair\",\"password\":\"\\ud83d\\ude00\"}");
+      assertTrue(nextLine(c).startsWith("{\"type\":\"login\",\"status\":\"success\""));
+    }
+  }
+
+  @Test
   @DisplayName("§4.2 validation order: username, then avatar, then password, then the database")
   void registerValidationOrder() {
     try (LineClient c = server.connect()) {
@@ -715,6 +734,45 @@ class TcpApiTest {
         assertEquals(text, new JsonObject(broadcast).getString("message"), "cut at byte " + cut);
       }
     }
+  }
+
+  @Test
+  @DisplayName("§4.1 a frame that is not well-formed UTF-8 (overlong '/', encoded surrogate, past U+10FFFF, stray or cut bytes) gets Invalid JSON; every valid form is echoed")
+  void invalidUtf8IsInvalidJson() {
+    http.register("alice", "pw");
+    try (LineClient c = server.connect()) {
+      String token = socketLogin(c, "alice", "pw", DEFAULT_AVATAR_URL);
+      byte[] head = ("{\"type\":\"chat\",\"token\":\"" + token + "\",\"message\":\"").getBytes(StandardCharsets.UTF_8);
+      int[][] invalid = {{0xC0, 0xAF}, {0xC1, 0xBF}, {0xE0, 0x80, 0xAF}, {0xED, 0xA0, 0x80}, {0xED, 0xBF, 0xBF},
+          {0xF0, 0x80, 0x80, 0xAF}, {0xF4, 0x90, 0x80, 0x80}, {0xF5, 0x80, 0x80, 0x80}, {0xFF}, {0xFE}, {0x80},
+          {0xBF}, {0xC3}, {0xE2, 0x82}, {0xF0, 0x9F, 0x98}, {0xC3, 0x41}};
+      for (int[] seq : invalid) {
+        c.sendBytes(withTail(head, seq));
+        expect(c, INVALID_JSON);
+      }
+      // the boundaries that are valid: U+0080, U+07FF, U+0800, U+D7FF, U+E000, U+FFFF, U+10000, U+10FFFF
+      String text = "\u0080\u07ff\u0800\ud7ff\ue000\uffff\ud800\udc00\udbff\udfff";
+      c.sendBytes(withTail(head, text.getBytes(StandardCharsets.UTF_8)));
+      String broadcast = expectSentAndBroadcast(c, "alice", text, DEFAULT_AVATAR_URL);
+      assertEquals(text, new JsonObject(broadcast).getString("message"));
+      expectNothingElse(c);
+    }
+  }
+
+  private static byte[] withTail(byte[] head, int[] seq) {
+    byte[] b = new byte[seq.length];
+    for (int i = 0; i < seq.length; i++) {
+      b[i] = (byte) seq[i];
+    }
+    return withTail(head, b);
+  }
+
+  private static byte[] withTail(byte[] head, byte[] middle) {
+    byte[] tail = "\"}".getBytes(StandardCharsets.UTF_8);
+    byte[] out = Arrays.copyOf(head, head.length + middle.length + tail.length);
+    System.arraycopy(middle, 0, out, head.length, middle.length);
+    System.arraycopy(tail, 0, out, head.length + middle.length, tail.length);
+    return out;
   }
 
   private static int indexOf(byte[] haystack, byte[] needle) {

@@ -226,7 +226,8 @@ public final class AuthVerticle extends VerticleBase {
 
   /** The user when the password is right, else {@code null}. */
   private Future<TokenStore.Holder> checkPassword(Object username, Object password) {
-    if (!(username instanceof String name) || !(password instanceof String pw) || pw.isEmpty()) {
+    // a password with a lone surrogate cannot have been registered (§2); hashed, it would equal one with '?' instead
+    if (!(username instanceof String name) || !(password instanceof String pw) || pw.isEmpty() || !Rules.isWellFormed(pw)) {
       return Future.succeededFuture();
     }
     return users.find(name).compose(user -> {
@@ -242,8 +243,13 @@ public final class AuthVerticle extends VerticleBase {
         if (PasswordHasher.isHash(user.passwd())) {
           return Future.succeededFuture(holder);
         }
-        // a plain-text password left by the original server: replace it now
-        return hash(pw).compose(h -> users.replacePassword(user.name(), user.passwd(), h)).map(holder);
+        // a plain-text password left by the original server: replace it now; if the database
+        // refuses the write (locked, say), the password was still right: the next login retries
+        return hash(pw).compose(h -> users.replacePassword(user.name(), user.passwd(), h)).map(holder)
+            .otherwise(err -> {
+              log.warn("Could not replace the plain-text password of {} with a hash: {}", user.name(), err.toString());
+              return holder;
+            });
       });
     });
   }

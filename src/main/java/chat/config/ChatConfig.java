@@ -30,6 +30,8 @@ public final class ChatConfig {
   public final String dbUser;
   public final String dbPassword;
   public final int dbPoolSize;
+  /** db.busyTimeoutMillis: how long a SQLite statement waits for a lock held elsewhere before it fails. */
+  public final int dbBusyTimeoutMillis;
   public final String avatarDir;
   public final int tokenTtlSeconds;
   public final HashCost hashCost;
@@ -79,6 +81,7 @@ public final class ChatConfig {
     dbUser = (String) values.get("db.user");
     dbPassword = (String) values.get("db.password");
     dbPoolSize = integer("db.poolSize", 1, 1024);
+    dbBusyTimeoutMillis = integer("db.busyTimeoutMillis", 0, 600_000);
     avatarDir = string("avatar.dir");
     tokenTtlSeconds = integer("auth.tokenTtlSeconds", 1, Integer.MAX_VALUE);
     hashCost = switch ((String) values.get("auth.hashCost")) {

@@ -18,7 +18,8 @@ import java.util.Locale;
  * {@code GET /avatar/<username>/<filename>} (§3.4): the file, or the shipped default avatar when
  * there is none. Nothing outside the avatar folder is served: each decoded path part must be one
  * plain segment (no {@code /}, {@code \}, NUL, {@code .} or {@code ..}) and the resolved path
- * must stay under the folder; otherwise 404. Symbolic links are not followed.
+ * must stay under the folder; otherwise 404. Symbolic links are not followed, neither the file
+ * nor the user's folder: a link gets the default avatar, like a missing file.
  */
 final class AvatarHandler implements Handler<RoutingContext> {
 
@@ -47,7 +48,12 @@ final class AvatarHandler implements Handler<RoutingContext> {
       HttpVerticle.respond(ctx, Replies.NOT_FOUND);
       return;
     }
-    vertx.fileSystem().lprops(wanted.toString())
+    // lprops does not follow the last link of a path, but does follow the ones before it: the
+    // user's folder is checked on its own, so a link there cannot lead out of the avatar folder
+    vertx.fileSystem().lprops(wanted.getParent().toString())
+        .compose(folder -> folder.isDirectory()
+            ? vertx.fileSystem().lprops(wanted.toString())
+            : io.vertx.core.Future.failedFuture("not a folder"))
         .compose(props -> props.isRegularFile()
             ? io.vertx.core.Future.succeededFuture(new Found(wanted, props))
             : io.vertx.core.Future.failedFuture("not a file"))

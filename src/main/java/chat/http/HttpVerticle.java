@@ -16,6 +16,8 @@ import io.vertx.core.http.HttpConnection;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
+import io.netty.handler.codec.http.TooLongHttpHeaderException;
+import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.ext.web.Router;
@@ -31,6 +33,7 @@ import org.slf4j.LoggerFactory;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The HTTP API (PROTOCOL.md §3): register, login, chat, avatars. It only speaks the wire:
@@ -49,8 +52,12 @@ public final class HttpVerticle extends VerticleBase {
   private static final long AUTH_TIMEOUT_MILLIS = 120_000;
   private static final String JSON = "application/json; charset=utf-8";
 
-  /** @param tls the certificate for an HTTPS listener, null for plain HTTP */
-  public record Settings(String host, int port, int maxBodyBytes, String avatarDir, Tls tls, int shutdownGraceSeconds) {
+  /**
+   * @param tls         the certificate for an HTTPS listener, null for plain HTTP
+   * @param idleSeconds a connection with no traffic for so long is closed (reaper.idleSeconds, §4.7)
+   */
+  public record Settings(String host, int port, int maxBodyBytes, String avatarDir, Tls tls, int shutdownGraceSeconds,
+      int idleSeconds) {
   }
 
   /** How long a refused connection may stay open waiting for the request to answer with 503. */
@@ -91,7 +98,8 @@ public final class HttpVerticle extends VerticleBase {
     router.errorHandler(404, ctx -> respond(ctx, Replies.NOT_FOUND));
     router.errorHandler(405, ctx -> respond(ctx, Replies.METHOD_NOT_ALLOWED));
     router.errorHandler(413, ctx -> respond(ctx, Replies.REQUEST_TOO_LARGE));
-    router.errorHandler(400, ctx -> respond(ctx, Replies.INVALID_JSON));
+    // a 400 of vertx-web itself: an HTTP/1.1 request without a Host header, else a body it could not decode
+    router.errorHandler(400, ctx -> respond(ctx, ctx.request().authority() == null ? Replies.BAD_REQUEST : Replies.INVALID_JSON));
     router.errorHandler(500, ctx -> {
       if (ctx.failure() != null) {
         log.error("HTTP {} {} failed", ctx.request().method(), ctx.request().path(), ctx.failure());
@@ -99,14 +107,18 @@ public final class HttpVerticle extends VerticleBase {
       respond(ctx, Replies.INTERNAL_ERROR);
     });
     // HTTP/1.1 only, as the original server: without h2c, Vert.x sets a connection up (and our
-    // connectionHandler counts it) as soon as it is accepted, not only once its first bytes arrive
+    // connectionHandler counts it) as soon as it is accepted, not only once its first bytes arrive.
+    // The idle rule for HTTP too: a connection that stops in the middle of a request, or holds on
+    // to keep-alive without using it, is not kept for ever
     HttpServerOptions options = new HttpServerOptions().setHost(settings.host()).setPort(settings.port())
-        .setHttp2ClearTextEnabled(false);
+        .setHttp2ClearTextEnabled(false)
+        .setIdleTimeout(settings.idleSeconds()).setIdleTimeoutUnit(TimeUnit.SECONDS);
     if (settings.tls() != null) {
       settings.tls().applyTo(options);
     }
     server = vertx.createHttpServer(options)
         .connectionHandler(this::connected)
+        .invalidRequestHandler(HttpVerticle::invalidRequest)
         .requestHandler(request -> {
           if (!refused.isEmpty() && refused.contains(request.connection())) {
             refuse(request);
@@ -202,6 +214,21 @@ public final class HttpVerticle extends VerticleBase {
     }
     chats.chat(token, body.getValue("message"), false).onComplete(r -> respond(ctx,
         r.succeeded() ? r.result().http : Replies.INTERNAL_ERROR));
+  }
+
+  /**
+   * A request Netty could not decode (bad request line or header, line or headers too long): the
+   * JSON error of §3 instead of Vert.x's empty reply, with the status Vert.x would use, then close.
+   */
+  private static void invalidRequest(HttpServerRequest request) {
+    Throwable cause = request.decoderResult().cause();
+    int status = cause instanceof TooLongHttpLineException ? 414
+        : cause instanceof TooLongHttpHeaderException ? 431
+        : 400;
+    log.debug("Invalid HTTP request: {}", String.valueOf(cause));
+    request.response().setStatusCode(status).putHeader("Content-Type", JSON).putHeader("Connection", "close")
+        .end(Replies.BAD_REQUEST.json)
+        .onComplete(done -> request.connection().close());
   }
 
   private static String bearer(String header) {

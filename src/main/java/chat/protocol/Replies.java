@@ -41,6 +41,8 @@ public final class Replies {
   public static final Reply REQUEST_TOO_LARGE = error(413, "Request too large");
   /** [ext] HTTP: no such route. */
   public static final Reply NOT_FOUND = error(404, "Not found");
+  /** [ext] HTTP: not a valid HTTP request (sent with 400, 414 or 431); the connection closes. */
+  public static final Reply BAD_REQUEST = error(400, "Bad request");
   /** [ext] HTTP: the route exists but not for this method. */
   public static final Reply METHOD_NOT_ALLOWED = error(405, "Method not allowed");
   /** [ext] a login or registration that waited too long for a hashing worker; try again. */

@@ -22,12 +22,29 @@ public final class Rules {
     return value instanceof String s && s.length() >= 2 && s.length() <= 20 && USERNAME.matcher(s).matches();
   }
 
-  /** 1-1024 characters (code points). */
+  /**
+   * 1-1024 characters (code points), well-formed: a lone surrogate ({@code "\ud800"}) has no
+   * UTF-8 form and would be hashed as {@code ?}, so that {@code "\ud800"} and {@code "?"} were
+   * one password.
+   */
   public static boolean isValidPassword(Object value) {
     if (!(value instanceof String s) || s.isEmpty() || s.length() > 2 * MAX_PASSWORD_LENGTH) {
       return false;
     }
-    return s.codePointCount(0, s.length()) <= MAX_PASSWORD_LENGTH;
+    return s.codePointCount(0, s.length()) <= MAX_PASSWORD_LENGTH && isWellFormed(s);
+  }
+
+  /** Whether every surrogate in {@code s} is half of a pair, i.e. whether {@code s} has a UTF-8 form. */
+  public static boolean isWellFormed(String s) {
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+        i++;
+      } else if (Character.isSurrogate(c)) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /** Absent, {@code null} and {@code ""} all mean the default avatar. */
@@ -36,8 +53,8 @@ public final class Rules {
   }
 
   /**
-   * 1-64 characters ending in .png or .jpg (any case), no {@code /}, {@code \}, NUL or control
-   * character, not starting with a dot.
+   * 1-64 characters ending in .png or .jpg (any case), no {@code /}, {@code \}, NUL, control
+   * character or lone surrogate, not starting with a dot.
    */
   public static boolean isValidAvatar(Object value) {
     if (!(value instanceof String s) || s.isEmpty() || s.length() > 64 || s.charAt(0) == '.') {
@@ -50,7 +67,7 @@ public final class Rules {
       }
     }
     String lower = s.toLowerCase(java.util.Locale.ROOT);
-    return lower.endsWith(".png") || lower.endsWith(".jpg");
+    return (lower.endsWith(".png") || lower.endsWith(".jpg")) && isWellFormed(s);
   }
 
   /** A name that is safe as one path segment under the avatar folder (the avatar route). */

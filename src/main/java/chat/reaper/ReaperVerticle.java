@@ -8,13 +8,16 @@ import io.vertx.core.VerticleBase;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.HashSet;
+import java.util.Set;
 import java.util.function.LongSupplier;
 
 /**
  * The idle sweep of PROTOCOL.md §4.7: every {@code reaper.intervalSeconds} it asks the owner of
  * each session whose user has been inactive for {@code reaper.idleSeconds} to close it, and asks
  * every TCP verticle to close connections that never logged in and sent no complete message for
- * as long.
+ * as long. A session still there one sweep after its owner was asked is released here: the
+ * idle rule frees every session, even one that no live connection holds.
  */
 public final class ReaperVerticle extends VerticleBase {
 
@@ -24,6 +27,8 @@ public final class ReaperVerticle extends VerticleBase {
   private final long idleMillis;
   private final long intervalMillis;
   private final LongSupplier clock;
+  /** The sessions asked to close at the last sweep (touched only on this verticle's context). */
+  private Set<SessionRegistry.IdleSession> asked = Set.of();
 
   public ReaperVerticle(SessionRegistry sessions, long idleMillis, long intervalMillis, LongSupplier clock) {
     this.sessions = sessions;
@@ -40,10 +45,21 @@ public final class ReaperVerticle extends VerticleBase {
 
   private void sweep() {
     sessions.idleSince(clock.getAsLong() - idleMillis).onSuccess(idle -> {
+      Set<SessionRegistry.IdleSession> askedNow = new HashSet<>();
       for (SessionRegistry.IdleSession s : idle) {
-        log.info("Closing the idle session of {}", s.username());
-        vertx.eventBus().send(s.ref().owner(), OwnerCommands.closeIdle(s.ref().connection(), s.username()));
+        if (asked.contains(s)) {
+          // asked a sweep ago and still there: no connection holds it (its login reply never
+          // reached it, e.g. after the 120 s request timeout), or its owner is gone; without
+          // this the user could never log in again
+          log.warn("Releasing the session of {}: its connection did not close it", s.username());
+          sessions.release(s.username(), s.ref());
+        } else {
+          log.info("Closing the idle session of {}", s.username());
+          vertx.eventBus().send(s.ref().owner(), OwnerCommands.closeIdle(s.ref().connection(), s.username()));
+          askedNow.add(s);
+        }
       }
+      asked = askedNow;
     });
     vertx.eventBus().publish(Addresses.SWEEP_UNAUTHENTICATED, idleMillis);
   }

@@ -51,16 +51,17 @@ public final class UserStore {
   public record Summary(String name, String avatar, PasswordState password) {
   }
 
-  /** How long a statement waits for SQLite's write lock before failing (SQLITE_BUSY). */
-  static final int BUSY_TIMEOUT_MILLIS = 5000;
-
   private final AgroalDataSource dataSource;
   private final Pool pool;
   private final boolean sqlite;
   private final AtomicInteger inFlight = new AtomicInteger();
   private Timer operations;
 
-  private UserStore(AgroalDataSource dataSource, Pool pool, boolean sqlite) {
+  /** SQLite: how long a statement waits for a lock held elsewhere (db.busyTimeoutMillis). */
+  private final int busyTimeoutMillis;
+
+  private UserStore(AgroalDataSource dataSource, Pool pool, boolean sqlite, int busyTimeoutMillis) {
+    this.busyTimeoutMillis = busyTimeoutMillis;
     this.dataSource = dataSource;
     this.pool = pool;
     this.sqlite = sqlite;
@@ -94,15 +95,16 @@ public final class UserStore {
    * WAL mode, but a registration needs the write lock.
    */
   public Future<Void> ping(long waitMillis) {
+    long wait = Math.min(waitMillis, busyTimeoutMillis);
     if (!sqlite) {
       return tracked(() -> pool.query("SELECT 1").execute().mapEmpty());
     }
     // the lock is waited for at most waitMillis, not the busy timeout: a probe of a locked database
     // must not hold the pool's one connection (and the logins queued behind it) for seconds
-    return tracked(() -> pool.withConnection(c -> c.query("PRAGMA busy_timeout = " + waitMillis).execute()
+    return tracked(() -> pool.withConnection(c -> c.query("PRAGMA busy_timeout = " + wait).execute()
         .compose(r -> c.query("BEGIN IMMEDIATE").execute())
         .compose(r -> c.query("ROLLBACK").execute())
-        .eventually(() -> c.query("PRAGMA busy_timeout = " + BUSY_TIMEOUT_MILLIS).execute())
+        .eventually(() -> c.query("PRAGMA busy_timeout = " + busyTimeoutMillis).execute())
         .mapEmpty()));
   }
 
@@ -128,13 +130,15 @@ public final class UserStore {
                 // are overwritten, not left in free pages.
                 cf.jdbcProperty("journal_mode", "WAL");
                 cf.jdbcProperty("synchronous", "FULL");
-                cf.jdbcProperty("busy_timeout", String.valueOf(BUSY_TIMEOUT_MILLIS));
+                // busy_timeout: how long a statement waits for a lock held elsewhere (an admin
+                // command, a backup) before it fails; a registration then gets register_-1
+                cf.jdbcProperty("busy_timeout", Integer.toString(config.dbBusyTimeoutMillis));
                 cf.jdbcProperty("secure_delete", "true");
               }
               return cf;
             })));
     Pool pool = JDBCPool.pool(vertx, ds, new PoolOptions().setMaxSize(config.dbPoolSize));
-    return new UserStore(ds, pool, sqlite);
+    return new UserStore(ds, pool, sqlite, config.dbBusyTimeoutMillis);
   }
 
   /**

@@ -9,6 +9,7 @@ import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -138,6 +139,54 @@ class LocalTokenStoreTest {
     now.addAndGet(TTL + 1);
     assertEquals(2, done(store.purgeExpired()));
     assertEquals(0, store.size());
+  }
+
+  @Test
+  @DisplayName("the map is keyed by the 16-digit selector only: no whole token is ever a key")
+  void mapNeverHoldsWholeTokens() {
+    Set<String> issued = new HashSet<>();
+    for (int i = 0; i < 200; i++) {
+      issued.add(issue(i % 2 == 0 ? alice : bob));
+    }
+    Set<String> keys = store.keys();
+    assertEquals(200, keys.size());
+    for (String key : keys) {
+      assertEquals(16, key.length(), key);
+      assertFalse(issued.contains(key), "a whole token is a key");
+    }
+    for (String t : issued) {
+      assertTrue(keys.contains(t.substring(0, 16)));
+    }
+  }
+
+  @Test
+  @DisplayName("the right selector with a wrong verifier is refused, at every position of the verifier; the token still works after")
+  void wrongVerifierRefused() {
+    String t = issue(alice);
+    for (int i = 16; i < 32; i++) {
+      char c = t.charAt(i);
+      String wrong = t.substring(0, i) + (c == 'f' ? 'e' : Character.forDigit(Character.digit(c, 16) + 1, 16)) + t.substring(i + 1);
+      assertNull(use(wrong), "verifier digit " + (i - 16) + " changed");
+    }
+    assertNull(use(t.substring(0, 16) + t.substring(16).toUpperCase()));
+    assertNull(use(t.substring(0, 16) + "\u0000".repeat(16)));
+    assertNull(use(t.substring(0, 16) + "\u00e9".repeat(16)));
+    assertEquals(alice, use(t), "failed guesses do not spoil the token");
+  }
+
+  @Test
+  @DisplayName("a wrong selector with the right verifier, and tokens of another length, are refused")
+  void wrongSelectorAndLengthRefused() {
+    String t = issue(alice);
+    String other = issue(bob);
+    assertNull(use(other.substring(0, 16) + t.substring(16)), "bob's selector with alice's verifier");
+    assertNull(use(t.substring(16) + t.substring(0, 16)), "halves swapped");
+    assertNull(use(t.substring(0, 16)), "the selector alone");
+    assertNull(use(t.substring(0, 31)));
+    assertNull(use(t + "0"));
+    assertNull(use(" " + t.substring(1)));
+    assertEquals(alice, use(t));
+    assertEquals(bob, use(other));
   }
 
   @Test
