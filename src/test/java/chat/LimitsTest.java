@@ -559,4 +559,34 @@ class LimitsTest {
     assertEquals(200, httpLogin("user20", "pw").status());
     assertResponse(429, HTTP_TOO_MANY_ATTEMPTS, httpLogin("user0", "pw"));
   }
+
+  @Test
+  @DisplayName("many people behind one address log in at once: only failures count against the address")
+  void concurrentLoginsFromOneAddressAreNotLimited(Vertx vertx) {
+    // more simultaneous logins than limits.loginFailuresPerAddress (default 50) allows failures
+    start(vertx, new JsonObject().put("limits.registrationsPerAddress", 0));
+    int users = 80;
+    List<LineClient> clients = new ArrayList<>();
+    for (int i = 0; i < users; i++) {
+      LineClient c = connect();
+      c.send(registerJson("nat" + i, "pw-nat" + i));
+      assertEquals(REGISTERED, c.readLine());
+      clients.add(c);
+    }
+    for (int i = 0; i < users; i++) {
+      clients.get(i).send(loginJson("nat" + i, "pw-nat" + i));
+    }
+    for (int i = 0; i < users; i++) {
+      JsonObject reply = clients.get(i).read();
+      assertEquals("success", reply.getString("status"), "login " + i + " of " + users + ": " + reply.encode());
+    }
+    // failures still count: the default limit of 50 failures per address is reached and then holds
+    LineClient guesser = connect();
+    for (int i = 0; i < 50; i++) {
+      guesser.send(loginJson("nat" + (i % users), "wrong"));
+      assertEquals(TCP_BAD_CREDENTIALS, guesser.readLine());
+    }
+    guesser.send(loginJson("nobody", "wrong"));
+    assertEquals(TCP_TOO_MANY_ATTEMPTS, guesser.readLine());
+  }
 }

@@ -177,8 +177,11 @@ public final class AuthVerticle extends VerticleBase {
   }
 
   /**
-   * Counts a login attempt against the failure limits before it runs, so that concurrent attempts
-   * cannot pass the limit together; {@link #settleLoginAttempt} takes it back unless it failed.
+   * Refuses a login whose username or address has reached its failure limit. The username's
+   * attempt is reserved before the password is checked, so concurrent guesses at one name cannot
+   * pass its limit together ({@link #settleLoginAttempt} gives it back unless it failed). The
+   * address is only checked here, and charged once a login has failed: many people behind one
+   * address (a NAT, a reconnect storm) may log in at once, and only failures count against them.
    * Returns the limit that is already reached, or null.
    */
   private AbuseLimits.Limit reserveLoginAttempt(String userKey, String address) {
@@ -186,7 +189,8 @@ public final class AuthVerticle extends VerticleBase {
     if (!perUser.tryAcquire(userKey)) {
       return AbuseLimits.Limit.LOGIN_USER;
     }
-    if (!limits.loginFailuresPerAddress.tryAcquire(address)) {
+    FixedWindowLimiter perAddress = limits.loginFailuresPerAddress;
+    if (perAddress.enabled() && address != null && perAddress.count(address) >= perAddress.limit()) {
       perUser.release(userKey);
       return AbuseLimits.Limit.LOGIN_ADDRESS;
     }
@@ -194,16 +198,17 @@ public final class AuthVerticle extends VerticleBase {
   }
 
   /**
-   * Bad credentials and invalid resume tokens stay counted. Anything else is no failure: the
-   * address gets its attempt back (a success never clears the address's count, so an attacker
-   * cannot interleave logins of their own), and the right password clears the username's count.
-   * {@code outcome} null: the login broke on our side, which counts against nobody.
+   * Bad credentials and invalid resume tokens are failures: the address is charged, and the
+   * username keeps its reserved attempt. Anything else is no failure: the right password clears
+   * the username's count (a success never clears the address's count, so an attacker cannot
+   * interleave logins of their own). {@code outcome} null: the login broke on our side, which
+   * counts against nobody.
    */
   private void settleLoginAttempt(String userKey, String address, LoginOutcome outcome) {
     if (outcome == LoginOutcome.BAD_CREDENTIALS || outcome == LoginOutcome.INVALID_TOKEN) {
+      limits.loginFailuresPerAddress.tryAcquire(address);
       return;
     }
-    limits.loginFailuresPerAddress.release(address);
     if (outcome == LoginOutcome.SUCCESS || outcome == LoginOutcome.ALREADY_LOGGED_IN) {
       limits.loginFailuresPerUser.reset(userKey);
     } else {
