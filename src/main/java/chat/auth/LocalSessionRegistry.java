@@ -76,8 +76,4 @@ public final class LocalSessionRegistry implements SessionRegistry {
     });
     return Future.succeededFuture(idle);
   }
-
-  public int size() {
-    return sessions.size();
-  }
 }

@@ -116,10 +116,6 @@ public final class ServerMetrics implements AutoCloseable {
     return prometheus;
   }
 
-  public MeterRegistry registry() {
-    return registry;
-  }
-
   public TcpStats newTcpStats() {
     TcpStats s = new TcpStats();
     tcp.add(s);
