@@ -278,6 +278,7 @@ public final class Soak {
     System.out.printf("%7ds %7s %7s %10d %10d %6d %6d %6d %8d %9d %8d %6d%n", (System.currentTimeMillis() - start) / 1000,
         metric(metrics, "chat_connections"), metric(metrics, "chat_sessions"), sent.get(), received.get(), lost.get(),
         reordered.get(), normalDisconnects.get(), hostileRounds.get(), rss / 1024, fds, ready());
+    System.out.flush(); // as it runs, also when the output goes to a file
     return new long[] {rss, fds};
   }
 
