@@ -163,10 +163,10 @@ class ConnectionLimitTest {
         .put("tls.enabled", true).put("tls.certFile", cert.certFile().toString())
         .put("tls.keyFile", cert.keyFile().toString()).put("tls.tcpPort", 0).put("tls.httpPort", 0));
     admittedTcp();
-    TlsLineClient tls = keep(new TlsLineClient(server.server.tlsTcpPort(), cert.trustingContext()));
+    LineClient tls = keep(TlsLineClient.connect(server.server.tlsTcpPort(), cert.trustingContext()));
     tls.send(HEARTBEAT).expect(HEARTBEAT_ERROR);
 
-    try (TlsLineClient refused = new TlsLineClient(server.server.tlsTcpPort(), cert.trustingContext())) {
+    try (LineClient refused = TlsLineClient.connect(server.server.tlsTcpPort(), cert.trustingContext())) {
       refused.expect(TOO_MANY);
       refused.expectClosed();
     }

@@ -127,9 +127,9 @@ class TlsTest {
     assertEquals(4, List.of(server.tcpPort(), server.httpPort(), server.tlsTcpPort(), server.tlsHttpPort())
         .stream().distinct().count(), "four different ports");
 
-    try (TlsLineClient tls = new TlsLineClient(server.tlsTcpPort(), cert.trustingContext());
+    try (LineClient tls = TlsLineClient.connect(server.tlsTcpPort(), cert.trustingContext());
          LineClient plain = s.connect()) {
-      assertTrue(List.of("TLSv1.3", "TLSv1.2").contains(tls.protocol()), tls.protocol());
+      assertTrue(List.of("TLSv1.3", "TLSv1.2").contains(TlsLineClient.protocol(tls)), TlsLineClient.protocol(tls));
       tls.send("{\"type\":\"register\",\"username\":\"tina\",\"password\":\"tls-pw\"}\n").expect(CREATED);
       tls.send("{\"type\":\"login\",\"username\":\"tina\",\"password\":\"tls-pw\"}\n");
       String login = tls.readLine();
@@ -172,7 +172,7 @@ class TlsTest {
         + "\"avatar\":\"/avatar/hanna/default_avatar.png\"}"), login.body());
     String token = login.json().getString("token");
 
-    try (TlsLineClient listener = new TlsLineClient(s.server.tlsTcpPort(), cert.trustingContext())) {
+    try (LineClient listener = TlsLineClient.connect(s.server.tlsTcpPort(), cert.trustingContext())) {
       listener.registerAndLogin("lena", "lena-pw");
       Http.Response chat = https.post("/api/chat", "{\"message\":\"over https\"}", "Authorization", token);
       assertEquals(200, chat.status(), chat.body());
@@ -189,7 +189,7 @@ class TlsTest {
   @DisplayName("over TLS, a client that closes its sending side after its messages still gets every reply, then the close")
   void tlsHalfClose() throws Exception {
     TestServer s = start(tlsOn());
-    try (TlsLineClient c = new TlsLineClient(s.server.tlsTcpPort(), cert.trustingContext(), new String[] {"TLSv1.3"})) {
+    try (LineClient c = TlsLineClient.connect(s.server.tlsTcpPort(), cert.trustingContext(), new String[] {"TLSv1.3"})) {
       c.send("{\"type\":\"register\",\"username\":\"halfy\",\"password\":\"pw\"}\n"
           + "{\"type\":\"login\",\"username\":\"halfy\",\"password\":\"pw\"}\n"
           + "{\"type\":\"heartbeat\",\"token\":\"nope\"}\n");
@@ -233,7 +233,7 @@ class TlsTest {
     String httpGot = rawExchange(s.server.tlsHttpPort(), "GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assertFalse(httpGot.contains("HTTP/1.1"), "an HTTP reply over plain text: " + httpGot);
 
-    try (TlsLineClient c = new TlsLineClient(s.server.tlsTcpPort(), cert.trustingContext())) {
+    try (LineClient c = TlsLineClient.connect(s.server.tlsTcpPort(), cert.trustingContext())) {
       c.registerAndLogin("honest", "honest-pw");
     }
     try (LineClient c = s.connect()) {
@@ -281,8 +281,8 @@ class TlsTest {
     TestServer s = start(tlsOn());
     int port = s.server.tlsTcpPort();
     for (String version : List.of("TLSv1.2", "TLSv1.3")) {
-      try (TlsLineClient c = new TlsLineClient(port, cert.trustingContext(), new String[] {version})) {
-        assertEquals(version, c.protocol());
+      try (LineClient c = TlsLineClient.connect(port, cert.trustingContext(), new String[] {version})) {
+        assertEquals(version, TlsLineClient.protocol(c));
       }
     }
     // the same raw hello, once as TLS 1.2 (a control: the server answers it) and once as TLS 1.1
@@ -294,8 +294,8 @@ class TlsTest {
         "a TLS 1.1 hello gets an alert or a close, not a handshake: first byte " + (answer11.length == 0 ? "none" : answer11[0]));
 
     // a JDK client limited to TLS 1.1 gets no session either (this JDK may already refuse on its own side)
-    assertThrows(Exception.class, () -> new TlsLineClient(port, cert.trustingContext(), new String[] {"TLSv1.1"}).close());
-    try (TlsLineClient c = new TlsLineClient(port, cert.trustingContext())) {
+    assertThrows(Exception.class, () -> TlsLineClient.connect(port, cert.trustingContext(), new String[] {"TLSv1.1"}).close());
+    try (LineClient c = TlsLineClient.connect(port, cert.trustingContext())) {
       c.registerAndLogin("still", "fine-pw");
     }
   }
@@ -328,7 +328,7 @@ class TlsTest {
     assertEquals(-1, s.server.tcpPort());
     assertEquals(-1, s.server.httpPort());
     assertTrue(s.server.tlsTcpPort() > 0 && s.server.tlsHttpPort() > 0);
-    try (TlsLineClient c = new TlsLineClient(s.server.tlsTcpPort(), cert.trustingContext())) {
+    try (LineClient c = TlsLineClient.connect(s.server.tlsTcpPort(), cert.trustingContext())) {
       c.registerAndLogin("only", "only-pw");
     }
     assertEquals(200, new Https(s.server.tlsHttpPort(), cert.trustingContext()).get("/health/ready").status());
@@ -367,7 +367,7 @@ class TlsTest {
         .matcher(ports.line());
     assertTrue(m.find(), ports.line());
     int tlsTcp = Integer.parseInt(m.group(2));
-    try (TlsLineClient c = new TlsLineClient(tlsTcp, cert.trustingContext());
+    try (LineClient c = TlsLineClient.connect(tlsTcp, cert.trustingContext());
          LineClient plain = new LineClient(ports.tcp())) {
       c.registerAndLogin("proctls", "proc-pw");
       plain.registerAndLogin("procplain", "proc-pw");
@@ -396,7 +396,7 @@ class TlsTest {
 
     assertRefused(free[0]);
     assertRefused(free[1]);
-    try (TlsLineClient c = new TlsLineClient(free[3], cert.trustingContext())) {
+    try (LineClient c = TlsLineClient.connect(free[3], cert.trustingContext())) {
       c.registerAndLogin("onlyproc", "only-pw");
     }
     assertEquals(200, new Https(free[2], cert.trustingContext()).get("/health/ready").status());

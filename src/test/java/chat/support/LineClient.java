@@ -27,16 +27,35 @@ public final class LineClient implements AutoCloseable {
   private final OutputStream out;
 
   public LineClient(int port) {
+    this(connect(port));
+  }
+
+  /** Over a socket already connected (and, for TLS, handshaken: see {@link TlsLineClient}). */
+  public LineClient(Socket connected) {
     try {
-      socket = new Socket();
-      socket.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+      socket = connected;
       socket.setSoTimeout(5000);
-      socket.setTcpNoDelay(true);
       in = new BufferedInputStream(socket.getInputStream());
       out = socket.getOutputStream();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  /** A plain socket connected to 127.0.0.1:{@code port}. */
+  static Socket connect(int port) {
+    try {
+      Socket s = new Socket();
+      s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+      s.setTcpNoDelay(true);
+      return s;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  public Socket socket() {
+    return socket;
   }
 
   public LineClient send(String text) {
