@@ -8,16 +8,18 @@ import chat.protocol.RegisterOutcome;
 import chat.protocol.Replies;
 import chat.protocol.Reply;
 import chat.protocol.WireJson;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelHandlerContext;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.internal.net.NetSocketInternal;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.NetSocket;
-import io.vertx.core.net.SocketAddress;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.net.InetSocketAddress;
 import java.util.ArrayDeque;
 
 /**
@@ -43,6 +45,8 @@ final class TcpConnection implements JsonFramer.Sink {
 
   final long id;
   final NetSocket socket;
+  /** Vert.x's handler context of the socket; over TLS the SslHandler sits before it, so writes here are encrypted. */
+  private final ChannelHandlerContext ctx;
   private final TcpVerticle verticle;
   private final JsonFramer framer;
 
@@ -60,12 +64,11 @@ final class TcpConnection implements JsonFramer.Sink {
   private boolean gone;
   private boolean busy;
   private ArrayDeque<Object> waiting;
-  /** Options of this connection's register and login requests (with its client address); made at the first. */
-  private DeliveryOptions authRequest;
 
   TcpConnection(TcpVerticle verticle, NetSocket socket, long id, int maxFrameBytes, long now) {
     this.verticle = verticle;
     this.socket = socket;
+    this.ctx = ((NetSocketInternal) socket).channelHandlerContext();
     this.id = id;
     this.lastFrameMillis = now;
     this.framer = new JsonFramer(maxFrameBytes, this);
@@ -235,16 +238,18 @@ final class TcpConnection implements JsonFramer.Sink {
     }, err -> send(Replies.SERVER_BUSY));
   }
 
-  /** The listener and the client's address travel as headers (metrics, per-address abuse limits). */
+  /**
+   * The listener and the client's address travel as headers (metrics, per-address abuse limits).
+   * Made per request, not kept: an idle session should hold as little as possible.
+   */
   private DeliveryOptions authRequest() {
-    if (authRequest == null) {
-      authRequest = new DeliveryOptions().setSendTimeout(AUTH_TIMEOUT_MILLIS).addHeader(Addresses.TRANSPORT_HEADER, "tcp");
-      SocketAddress peer = socket.remoteAddress();
-      if (peer != null && peer.hostAddress() != null) {
-        authRequest.addHeader(Addresses.CLIENT_ADDRESS_HEADER, peer.hostAddress());
-      }
+    DeliveryOptions options = new DeliveryOptions().setSendTimeout(AUTH_TIMEOUT_MILLIS)
+        .addHeader(Addresses.TRANSPORT_HEADER, "tcp");
+    // Netty's own address, not NetSocket.remoteAddress(), which keeps a copy for the connection's life
+    if (ctx.channel().remoteAddress() instanceof InetSocketAddress peer && peer.getAddress() != null) {
+      options.addHeader(Addresses.CLIENT_ADDRESS_HEADER, peer.getAddress().getHostAddress());
     }
-    return authRequest;
+    return options;
   }
 
   // ---- output ----
@@ -257,24 +262,42 @@ final class TcpConnection implements JsonFramer.Sink {
    * Queues a reply. The returned future is already complete: waiting for the write itself would
    * pause the connection for every message. Replies count against tcp.maxPendingBytes like
    * broadcasts do (§4.5): a client that sends requests but never reads its replies is cut off.
+   *
+   * <p>Replies go through the NetSocket, which flushes once at the end of each read rather than
+   * per reply, so pipelined requests cost one syscall per read. The order with broadcasts, which
+   * bypass it, holds: both reach Netty's outbound buffer at once, since nothing is written to a
+   * connection that is not writable (it is cut off instead) and Vert.x queues only then.
    */
   Future<Void> send(Buffer line) {
-    deliver(line);
+    if (stillWritable()) {
+      socket.write(line);
+    }
     return Future.succeededFuture();
   }
 
-  /** Writes one broadcast line, or cuts off a receiver whose unsent output passed tcp.maxPendingBytes. */
-  void deliver(Buffer line) {
-    if (closed) {
-      return;
+  /**
+   * Writes a batch of broadcast lines. {@code lines} is shared by every receiver: each gets its
+   * own retained view of the same bytes, so nothing is copied per receiver, and the write goes
+   * straight into Netty: a NetSocket write costs a promise, a queued task and a slice per call.
+   */
+  void deliver(ByteBuf lines) {
+    if (stillWritable()) {
+      ctx.writeAndFlush(lines.retainedDuplicate(), ctx.voidPromise());
     }
-    if (socket.writeQueueFull()) {
+  }
+
+  /** False when closed, or when the unsent output passed tcp.maxPendingBytes: the receiver is then cut off. */
+  private boolean stillWritable() {
+    if (closed) {
+      return false;
+    }
+    if (!ctx.channel().isWritable()) {
       log.info("Closing connection {} of {}: it stopped reading (slow consumer)", id, user);
       verticle.stats.slowConsumersDropped++;
       close();
-      return;
+      return false;
     }
-    socket.write(line);
+    return true;
   }
 
   /**
@@ -292,7 +315,7 @@ final class TcpConnection implements JsonFramer.Sink {
     }
     framer.stop();
     closed = true;
-    if (socket.writeQueueFull()) {
+    if (!ctx.channel().isWritable()) {
       abort();
       return;
     }
@@ -322,12 +345,8 @@ final class TcpConnection implements JsonFramer.Sink {
    * it, which never finishes while the peer does not read, and the session would stay held.
    */
   private void abort() {
-    if (socket instanceof NetSocketInternal internal) {
-      // from Vert.x's own handler context: channel().close() would pass through that handler, which flushes first
-      internal.channelHandlerContext().close();
-    } else {
-      socket.close();
-    }
+    // from Vert.x's own handler context: channel().close() would pass through that handler, which flushes first
+    ctx.close();
   }
 
   /** The one place a connection's session ends: every way of closing arrives here. */

@@ -8,11 +8,14 @@ import chat.net.Tls;
 import chat.protocol.Addresses;
 import chat.protocol.OwnerCommands;
 import chat.protocol.Replies;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.PooledByteBufAllocator;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.eventbus.Message;
+import io.vertx.core.internal.buffer.BufferInternal;
 import io.vertx.core.internal.net.NetSocketInternal;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.NetServer;
@@ -195,24 +198,24 @@ public final class TcpVerticle extends VerticleBase {
 
   private void flushBatch() {
     int lines = batch.size();
-    Buffer out;
-    if (lines == 1) {
-      out = batch.get(0);
-    } else {
-      int bytes = 0;
-      for (int i = 0; i < lines; i++) {
-        bytes += batch.get(i).length();
-      }
-      out = Buffer.buffer(bytes);
-      for (int i = 0; i < lines; i++) {
-        out.appendBuffer(batch.get(i));
-      }
+    int bytes = 0;
+    for (int i = 0; i < lines; i++) {
+      bytes += batch.get(i).length();
+    }
+    // one direct buffer shared by all receivers: the kernel copies from it, no heap-to-direct copy per socket
+    ByteBuf out = PooledByteBufAllocator.DEFAULT.directBuffer(bytes, bytes);
+    for (int i = 0; i < lines; i++) {
+      out.writeBytes(((BufferInternal) batch.get(i)).getByteBuf());
     }
     batch.clear();
     stats.deliveries += (long) lines * holderCount;
-    // backwards, so a holder leaving the array during the loop never makes us skip another
-    for (int i = holderCount - 1; i >= 0; i--) {
-      holders[i].deliver(out);
+    try {
+      // backwards, so a holder leaving the array during the loop never makes us skip another
+      for (int i = holderCount - 1; i >= 0; i--) {
+        holders[i].deliver(out);
+      }
+    } finally {
+      out.release();
     }
   }
 
