@@ -126,6 +126,7 @@ public final class TcpVerticle extends VerticleBase {
       refuse(socket);
       return;
     }
+    EventLoopWrites.install(socket);
     socket.setWriteQueueMaxSize(settings.maxPendingBytes());
     long id = ++nextConnectionId;
     TcpConnection c = new TcpConnection(this, socket, id, settings.maxFrameBytes(), now());
