@@ -24,7 +24,6 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
@@ -57,9 +56,6 @@ public final class UserStore {
   public record Summary(String name, String avatar, PasswordState password) {
   }
 
-  /** How long a replaced pool is kept open for the operations still running on it. */
-  private static final long RETIRE_MILLIS = 30_000;
-
   private final Vertx vertx;
   private final AgroalDataSource dataSource;
   private final PoolOptions poolOptions;
@@ -67,11 +63,21 @@ public final class UserStore {
   private final int poolSize;
   private final AtomicInteger inFlight = new AtomicInteger();
   private Timer operations;
-  /** Replaced when one of its connections is lost ({@link #replacePool}). */
-  private volatile Pool pool;
-  /** Replaced pools, closed once their operations are done, or with the store. */
-  private final List<Pool> retired = new CopyOnWriteArrayList<>();
-  private volatile boolean closed;
+  /** The pool in use; replaced when one of its connections is lost ({@link #replacePool}). Guarded by this. */
+  private PoolInUse pool;
+  /** Replaced pools with operations still running; each is closed when its last one ends. Guarded by this. */
+  private final List<PoolInUse> retired = new ArrayList<>();
+  private boolean closed;
+
+  /** A pool and the operations running on it. Guarded by the store. */
+  private static final class PoolInUse {
+    final Pool pool;
+    int operations;
+
+    PoolInUse(Pool pool) {
+      this.pool = pool;
+    }
+  }
 
   /** How long a statement waits for a lock held elsewhere (db.busyTimeoutMillis). */
   private final int busyTimeoutMillis;
@@ -82,7 +88,7 @@ public final class UserStore {
     this.busyTimeoutMillis = busyTimeoutMillis;
     this.dataSource = dataSource;
     this.poolOptions = poolOptions;
-    this.pool = JDBCPool.pool(vertx, dataSource, poolOptions);
+    this.pool = new PoolInUse(JDBCPool.pool(vertx, dataSource, poolOptions));
     this.dialect = dialect;
     this.poolSize = poolOptions.getMaxSize();
   }
@@ -161,31 +167,47 @@ public final class UserStore {
   /**
    * Runs {@code work} on the current pool. Vert.x's pool keeps its connections for good and never
    * checks them (vertx-jdbc-client 5.0.x): after a database server restart, every connection it
-   * holds fails every statement. So when a statement fails because its connection is gone, the
-   * pool is replaced by a fresh one, whose connections Agroal checks before handing them out;
-   * the old one is closed once the operations still running on it are done.
+   * holds would fail every statement from then on. So when a statement fails because its
+   * connection is gone, the pool is replaced by a fresh one, which Agroal gives only connections
+   * that pass its check; the old one is closed as soon as the operations still running on it
+   * end, which gives its connections back to Agroal (which drops the dead ones).
    */
   private <T> Future<T> db(Function<Pool, Future<T>> work) {
-    Pool current = pool;
-    return work.apply(current).onFailure(err -> {
-      if (dialect.isConnectionLost(err)) {
-        replacePool(current, err);
+    PoolInUse current;
+    synchronized (this) {
+      current = pool;
+      current.operations++;
+    }
+    Future<T> result;
+    try {
+      result = work.apply(current.pool);
+    } catch (RuntimeException e) {
+      result = Future.failedFuture(e);
+    }
+    return result.andThen(r -> {
+      if (r.failed() && dialect.isConnectionLost(r.cause())) {
+        replacePool(current, r.cause());
+      }
+      boolean closeIt;
+      synchronized (this) {
+        closeIt = --current.operations == 0 && retired.remove(current);
+      }
+      if (closeIt) {
+        current.pool.close();
       }
     });
   }
 
-  private synchronized void replacePool(Pool broken, Throwable err) {
-    if (pool != broken || closed) {
-      return; // already replaced
-    }
-    log.warn("Lost a database connection ({}): replacing the connection pool", err.toString());
-    pool = JDBCPool.pool(vertx, dataSource, poolOptions);
-    retired.add(broken);
-    vertx.setTimer(RETIRE_MILLIS, t -> {
-      if (retired.remove(broken)) {
-        broken.close();
+  private void replacePool(PoolInUse broken, Throwable err) {
+    synchronized (this) {
+      if (pool != broken || closed) {
+        return; // replaced already
       }
-    });
+      log.warn("Lost a database connection ({}): replacing the connection pool", err.toString());
+      pool = new PoolInUse(JDBCPool.pool(vertx, dataSource, poolOptions));
+      // the failed operation still counts: db() closes the old pool when it and the others end
+      retired.add(broken);
+    }
   }
 
   <T> Future<T> withConnection(Function<SqlConnection, Future<T>> work) {
@@ -387,9 +409,9 @@ public final class UserStore {
     List<Future<Void>> closing = new ArrayList<>();
     synchronized (this) {
       closed = true;
-      closing.add(pool.close());
-      for (Pool p : retired) {
-        closing.add(p.close());
+      closing.add(pool.pool.close());
+      for (PoolInUse p : retired) {
+        closing.add(p.pool.close());
       }
       retired.clear();
     }
