@@ -46,20 +46,54 @@ public final class TcpProxy implements AutoCloseable {
     return port;
   }
 
-  /** Listens (again) on the proxy's port, relaying new connections. */
+  /**
+   * Listens (again) on the proxy's port, relaying new connections. The port is below the
+   * kernel's range of ephemeral ports: while the proxy is down, no outgoing connection (an HTTP
+   * client's, say) can take it as its source port and keep the proxy from coming back.
+   */
   public synchronized void up() {
+    long deadline = System.nanoTime() + 10_000_000_000L;
+    while (true) {
+      int want = port != 0 ? port : 20000 + RANDOM.nextInt(Math.max(1, ephemeralLow() - 20000));
+      try {
+        ServerSocket s = new ServerSocket();
+        try {
+          s.setReuseAddress(true);
+          s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), want));
+        } catch (IOException e) {
+          s.close();
+          throw e;
+        }
+        port = s.getLocalPort();
+        listener = s;
+        frozen = false;
+        Thread t = new Thread(() -> accept(s), "tcp-proxy-accept-" + port);
+        t.setDaemon(true);
+        t.start();
+        return;
+      } catch (IOException e) {
+        if (System.nanoTime() > deadline) {
+          throw new UncheckedIOException("cannot listen on port " + want, e);
+        }
+        try {
+          Thread.sleep(50);
+        } catch (InterruptedException ie) {
+          Thread.currentThread().interrupt();
+          throw new IllegalStateException(ie);
+        }
+      }
+    }
+  }
+
+  private static final java.util.Random RANDOM = new java.util.Random();
+
+  /** The lowest ephemeral port (Linux), or 32768. */
+  private static int ephemeralLow() {
     try {
-      ServerSocket s = new ServerSocket();
-      s.setReuseAddress(true);
-      s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
-      port = s.getLocalPort();
-      listener = s;
-      frozen = false;
-      Thread t = new Thread(() -> accept(s), "tcp-proxy-accept-" + port);
-      t.setDaemon(true);
-      t.start();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+      String range = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim();
+      return Math.max(20001, Integer.parseInt(range.split("\\s+")[0]));
+    } catch (IOException | RuntimeException e) {
+      return 32768;
     }
   }
 
