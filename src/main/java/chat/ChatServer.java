@@ -141,7 +141,7 @@ public final class ChatServer {
       hashing.close();
       return Future.failedFuture(e);
     }
-    users.measureWith(metrics, config.dbPoolSize);
+    users.measureWith(metrics);
     ChatServer server = new ChatServer(vertx, users, hashing, metrics, config);
     HttpVerticle.Operations operations = new HttpVerticle.Operations(registry, Health.liveness(vertx),
         Health.readiness(vertx, users, config.healthTimeoutMillis));

@@ -421,18 +421,24 @@ class LoggingTest {
   @Test
   @DisplayName("ChatConfig.safeDbUrl masks password=... (any case, up to & or ;) and user:pass@, and leaves the rest")
   void safeDbUrlMasks() {
+    // URLs the server runs on: through the configuration
     Map<String, String> cases = Map.of(
         "jdbc:sqlite:usr.db?password=hunter2", "jdbc:sqlite:usr.db?password=******",
         "jdbc:postgresql://db:5432/chat?user=chat&password=hunter2&ssl=true",
         "jdbc:postgresql://db:5432/chat?user=chat&password=******&ssl=true",
-        "jdbc:sqlserver://db:1433;user=chat;Password=hunter2;encrypt=true",
-        "jdbc:sqlserver://db:1433;user=chat;Password=******;encrypt=true",
-        "jdbc:mysql://chat:hunter2@db:3306/chat", "jdbc:mysql://chat:******@db:3306/chat",
+        "jdbc:postgresql://db:5432/chat?user=chat&PASSWORD=hunter2", "jdbc:postgresql://db:5432/chat?user=chat&PASSWORD=******",
+        "jdbc:postgresql://db:5432/chat?sslmode=verify-full&sslpassword=hunter2&password=hunter2",
+        "jdbc:postgresql://db:5432/chat?sslmode=verify-full&sslpassword=******&password=******",
+        "jdbc:postgresql://db1:5432,db2:5432/chat?password=hunter2", "jdbc:postgresql://db1:5432,db2:5432/chat?password=******",
         "jdbc:sqlite:usr.db", "jdbc:sqlite:usr.db");
     cases.forEach((url, masked) -> {
       ChatConfig config = ChatConfig.withOverrides(new JsonObject().put("db.url", url));
       assertEquals(masked, config.safeDbUrl(), url);
     });
+    // the masking itself, on other databases' URL forms (the configuration refuses those databases)
+    assertEquals("jdbc:sqlserver://db:1433;user=chat;Password=******;encrypt=true",
+        ChatConfig.maskDbUrl("jdbc:sqlserver://db:1433;user=chat;Password=hunter2;encrypt=true"));
+    assertEquals("jdbc:mysql://chat:******@db:3306/chat", ChatConfig.maskDbUrl("jdbc:mysql://chat:hunter2@db:3306/chat"));
     ChatConfig withPassword = ChatConfig.withOverrides(new JsonObject().put("db.password", "hunter2"));
     assertFalse(withPassword.describe().toString().contains("hunter2"), withPassword.describe().toString());
   }

@@ -1,5 +1,6 @@
 package chat.config;
 
+import chat.store.Dialect;
 import io.vertx.core.json.JsonObject;
 
 import java.util.Collections;
@@ -29,8 +30,9 @@ public final class ChatConfig {
   public final String dbUrl;
   public final String dbUser;
   public final String dbPassword;
+  /** db.poolSize; 0: the database's default (1 on SQLite, 10 on PostgreSQL, see {@code UserStore.poolSize()}). */
   public final int dbPoolSize;
-  /** db.busyTimeoutMillis: how long a SQLite statement waits for a lock held elsewhere before it fails. */
+  /** db.busyTimeoutMillis: how long a statement waits for a lock held elsewhere (another process, another server) before it fails. */
   public final int dbBusyTimeoutMillis;
   public final String avatarDir;
   public final int tokenTtlSeconds;
@@ -78,9 +80,13 @@ public final class ChatConfig {
     tcpMaxFrameBytes = integer("tcp.maxFrameBytes", 64, Integer.MAX_VALUE);
     tcpMaxPendingBytes = integer("tcp.maxPendingBytes", 1024, Integer.MAX_VALUE);
     dbUrl = string("db.url");
+    if (Dialect.of(dbUrl) == null) {
+      throw new ConfigException("configuration key 'db.url' must start with " + Dialect.supportedPrefixes() + ", got '"
+          + maskDbUrl(dbUrl) + "'");
+    }
     dbUser = (String) values.get("db.user");
     dbPassword = (String) values.get("db.password");
-    dbPoolSize = integer("db.poolSize", 1, 1024);
+    dbPoolSize = integer("db.poolSize", 0, 1024);
     dbBusyTimeoutMillis = integer("db.busyTimeoutMillis", 0, 600_000);
     avatarDir = string("avatar.dir");
     tokenTtlSeconds = integer("auth.tokenTtlSeconds", 1, Integer.MAX_VALUE);
@@ -162,7 +168,16 @@ public final class ChatConfig {
 
   /** {@code db.url} with any password in it masked: safe to log. */
   public String safeDbUrl() {
-    return dbUrl.replaceAll("(?i)(password=)[^&;]*", "$1******").replaceAll("(//[^/:@]+:)[^@/]*@", "$1******@");
+    return maskDbUrl(dbUrl);
+  }
+
+  /**
+   * A JDBC URL with its passwords masked: every {@code ...password=VALUE} parameter (any case, so
+   * {@code sslpassword} too, up to {@code &} or {@code ;}) and the {@code user:VALUE@} of an
+   * authority.
+   */
+  public static String maskDbUrl(String url) {
+    return url.replaceAll("(?i)(password=)[^&;]*", "$1******").replaceAll("(//[^/:@]+:)[^@/]*@", "$1******@");
   }
 
   /** Every key with its value, the database password masked: safe to log. */

@@ -28,8 +28,9 @@ public final class Health {
   }
 
   /**
-   * Ready: the database answers within {@code timeoutMillis} (on SQLite, its write lock can be
-   * taken, which is what a registration needs).
+   * Ready: the database answers within {@code timeoutMillis} and takes writes, which is what a
+   * registration needs (on SQLite, its write lock can be taken; on PostgreSQL, it is not
+   * read-only or a standby).
    */
   public static HealthChecks readiness(Vertx vertx, UserStore users, long timeoutMillis) {
     SharedCheck database = new SharedCheck(users, TimeUnit.MILLISECONDS.toNanos(timeoutMillis));

@@ -1,7 +1,6 @@
 package chat.store;
 
 import io.vertx.core.Future;
-import io.vertx.sqlclient.Pool;
 import io.vertx.sqlclient.Row;
 import io.vertx.sqlclient.Tuple;
 
@@ -16,7 +15,9 @@ import java.util.List;
  * already delete users.
  *
  * <p>Every write here is one autocommit statement, so the server and a command in another
- * process share the SQLite file safely (WAL, busy_timeout). Same pool as {@link UserStore}.
+ * process share the SQLite file safely (WAL, busy_timeout), and several servers share a
+ * PostgreSQL database: each request is claimed by exactly one of them. Same pool as
+ * {@link UserStore}.
  */
 public final class AdminQueue {
 
@@ -36,41 +37,38 @@ public final class AdminQueue {
   public record State(Long doneAt, String result) {
   }
 
-  static final String CREATE_TABLE = "CREATE TABLE IF NOT EXISTS admin_queue ("
-      + "id INTEGER PRIMARY KEY AUTOINCREMENT, command TEXT NOT NULL, username TEXT NOT NULL, "
-      + "requested_at INTEGER NOT NULL, done_at INTEGER, result TEXT)";
+  private final UserStore users;
+  private final Dialect dialect;
 
-  private final Pool pool;
-
-  private AdminQueue(Pool pool) {
-    this.pool = pool;
+  private AdminQueue(UserStore users) {
+    this.users = users;
+    this.dialect = users.dialect();
   }
 
   /** The queue in the database of {@code users}, over its pool. */
   public static AdminQueue of(UserStore users) {
-    return new AdminQueue(users.pool());
+    return new AdminQueue(users);
   }
 
-  /** Creates the table when it is absent; touches nothing else. */
+  /** Creates the table when it is absent (one server at a time); touches nothing else. */
   public Future<Void> ensureTable() {
-    return pool.query(CREATE_TABLE).execute().mapEmpty();
+    return users.inSchemaTransaction(c -> c.query(dialect.createAdminQueue()).execute().mapEmpty());
   }
 
   /** Adds a request; completes with its id. */
   public Future<Long> enqueue(String command, String username, long nowMillis) {
-    // last_insert_rowid() belongs to the connection: insert and read it on the same one
-    return pool.withConnection(c -> c
+    // the last inserted id belongs to the connection: insert and read it on the same one
+    return users.withConnection(c -> c
         .preparedQuery("INSERT INTO admin_queue (command, username, requested_at) VALUES (?, ?, ?)")
         .execute(Tuple.of(command, username, nowMillis))
-        .compose(r -> c.query("SELECT last_insert_rowid()").execute())
+        .compose(r -> c.query(dialect.lastInsertId()).execute())
         .map(rows -> rows.iterator().next().getLong(0)));
   }
 
   /** Requests not yet claimed, oldest first, at most {@code limit}. */
   public Future<List<Request>> pending(int limit) {
-    return pool.preparedQuery("SELECT id, command, username, requested_at FROM admin_queue "
-            + "WHERE done_at IS NULL ORDER BY id LIMIT ?")
-        .execute(Tuple.of(limit))
+    return users.prepared("SELECT id, command, username, requested_at FROM admin_queue "
+            + "WHERE done_at IS NULL ORDER BY id LIMIT ?", Tuple.of(limit))
         .map(rows -> {
           List<Request> out = new ArrayList<>(rows.size());
           for (Row r : rows) {
@@ -85,19 +83,18 @@ public final class AdminQueue {
    * however many servers poll the same database.
    */
   public Future<Boolean> claim(long id, long nowMillis) {
-    return pool.preparedQuery("UPDATE admin_queue SET done_at = ? WHERE id = ? AND done_at IS NULL")
-        .execute(Tuple.of(nowMillis, id))
+    return users.prepared("UPDATE admin_queue SET done_at = ? WHERE id = ? AND done_at IS NULL", Tuple.of(nowMillis, id))
         .map(r -> r.rowCount() == 1);
   }
 
   /** Records what a claimed request did. */
   public Future<Void> finish(long id, String result) {
-    return pool.preparedQuery("UPDATE admin_queue SET result = ? WHERE id = ?").execute(Tuple.of(result, id)).mapEmpty();
+    return users.prepared("UPDATE admin_queue SET result = ? WHERE id = ?", Tuple.of(result, id)).mapEmpty();
   }
 
   /** The request's state, or {@code null} when there is no such row. */
   public Future<State> state(long id) {
-    return pool.preparedQuery("SELECT done_at, result FROM admin_queue WHERE id = ?").execute(Tuple.of(id))
+    return users.prepared("SELECT done_at, result FROM admin_queue WHERE id = ?", Tuple.of(id))
         .map(rows -> {
           if (rows.size() == 0) {
             return null;
@@ -109,14 +106,13 @@ public final class AdminQueue {
 
   /** Withdraws a request that no server has claimed; completes with whether it did. */
   public Future<Boolean> withdraw(long id) {
-    return pool.preparedQuery("DELETE FROM admin_queue WHERE id = ? AND done_at IS NULL").execute(Tuple.of(id))
+    return users.prepared("DELETE FROM admin_queue WHERE id = ? AND done_at IS NULL", Tuple.of(id))
         .map(r -> r.rowCount() == 1);
   }
 
   /** Deletes requests done before {@code cutoffMillis}; completes with how many. */
   public Future<Integer> purgeDoneBefore(long cutoffMillis) {
-    return pool.preparedQuery("DELETE FROM admin_queue WHERE done_at IS NOT NULL AND done_at < ?")
-        .execute(Tuple.of(cutoffMillis))
+    return users.prepared("DELETE FROM admin_queue WHERE done_at IS NOT NULL AND done_at < ?", Tuple.of(cutoffMillis))
         .map(r -> r.rowCount());
   }
 }

@@ -4,6 +4,7 @@ import chat.config.ChatConfig;
 import chat.metrics.ServerMetrics;
 import io.micrometer.core.instrument.Timer;
 import io.agroal.api.AgroalDataSource;
+import io.agroal.api.configuration.AgroalConnectionPoolConfiguration;
 import io.agroal.api.configuration.supplier.AgroalDataSourceConfigurationSupplier;
 import io.agroal.api.security.NamePrincipal;
 import io.agroal.api.security.SimplePassword;
@@ -13,6 +14,7 @@ import io.vertx.jdbcclient.JDBCPool;
 import io.vertx.sqlclient.Pool;
 import io.vertx.sqlclient.PoolOptions;
 import io.vertx.sqlclient.Row;
+import io.vertx.sqlclient.RowSet;
 import io.vertx.sqlclient.SqlConnection;
 import io.vertx.sqlclient.Tuple;
 import org.slf4j.Logger;
@@ -29,17 +31,20 @@ import java.util.function.Predicate;
 import java.util.function.Supplier;
 
 /**
- * The {@code users} table, through vertx-jdbc-client over an Agroal pool. The table keeps the
- * original server's layout, {@code users(name TEXT PRIMARY KEY, passwd TEXT, avatar TEXT DEFAULT
- * 'default_avatar.png')}; {@code passwd} now holds Argon2id hashes.
+ * The {@code users} table, through vertx-jdbc-client over an Agroal pool, on SQLite or PostgreSQL
+ * ({@link Dialect}, chosen by {@code db.url}). The table keeps the original server's layout,
+ * {@code users(name TEXT PRIMARY KEY, passwd TEXT, avatar TEXT DEFAULT 'default_avatar.png')};
+ * {@code passwd} now holds Argon2id hashes.
  *
  * <p>Transactions: vertx-jdbc-client 5.0.x returns a connection to the pool with autocommit off
- * after {@code withTransaction}/{@code begin()} (VERTX5-NOTES.md), so the one transaction here
- * uses plain {@code BEGIN IMMEDIATE}/{@code COMMIT} statements on one connection instead.
+ * after {@code withTransaction}/{@code begin()} (VERTX5-NOTES.md), so the one kind of transaction
+ * here (schema changes) uses plain {@code BEGIN}/{@code COMMIT} statements on one connection
+ * instead. Every other write is one autocommit statement, so several servers (PostgreSQL) or a
+ * server and the admin commands (SQLite) can share the database.
  */
 public final class UserStore {
 
-  private static final Logger log = LoggerFactory.getLogger(UserStore.class);
+  static final Logger log = LoggerFactory.getLogger(UserStore.class);
 
   public record User(String name, String passwd, String avatar) {
   }
@@ -51,24 +56,55 @@ public final class UserStore {
   public record Summary(String name, String avatar, PasswordState password) {
   }
 
+  private final Vertx vertx;
   private final AgroalDataSource dataSource;
-  private final Pool pool;
-  private final boolean sqlite;
+  private final PoolOptions poolOptions;
+  private final Dialect dialect;
+  private final int poolSize;
   private final AtomicInteger inFlight = new AtomicInteger();
   private Timer operations;
+  /** The pool in use; replaced when one of its connections is lost ({@link #replacePool}). Guarded by this. */
+  private PoolInUse pool;
+  /** Replaced pools with operations still running; each is closed when its last one ends. Guarded by this. */
+  private final List<PoolInUse> retired = new ArrayList<>();
+  private boolean closed;
 
-  /** SQLite: how long a statement waits for a lock held elsewhere (db.busyTimeoutMillis). */
+  /** A pool and the operations running on it. Guarded by the store. */
+  private static final class PoolInUse {
+    final Pool pool;
+    int operations;
+
+    PoolInUse(Pool pool) {
+      this.pool = pool;
+    }
+  }
+
+  /** How long a statement waits for a lock held elsewhere (db.busyTimeoutMillis). */
   private final int busyTimeoutMillis;
 
-  private UserStore(AgroalDataSource dataSource, Pool pool, boolean sqlite, int busyTimeoutMillis) {
+  private UserStore(Vertx vertx, AgroalDataSource dataSource, PoolOptions poolOptions, Dialect dialect,
+      int busyTimeoutMillis) {
+    this.vertx = vertx;
     this.busyTimeoutMillis = busyTimeoutMillis;
     this.dataSource = dataSource;
-    this.pool = pool;
-    this.sqlite = sqlite;
+    this.poolOptions = poolOptions;
+    this.pool = new PoolInUse(JDBCPool.pool(vertx, dataSource, poolOptions));
+    this.dialect = dialect;
+    this.poolSize = poolOptions.getMaxSize();
+  }
+
+  /** The database this store speaks to. */
+  public Dialect dialect() {
+    return dialect;
+  }
+
+  /** Connections the pool may open: {@code db.poolSize}, or the database's default when it is 0. */
+  public int poolSize() {
+    return poolSize;
   }
 
   /** Reports operations in flight and their duration (DB pool usage) to the server's metrics. */
-  public void measureWith(ServerMetrics metrics, int poolSize) {
+  public void measureWith(ServerMetrics metrics) {
     operations = metrics.dbOperations();
     metrics.gauge("chat_db_operations_in_flight", "Database operations submitted and not yet completed (queued or running)",
         inFlight::get);
@@ -90,32 +126,30 @@ public final class UserStore {
   }
 
   /**
-   * Whether the database answers, for the readiness check. On SQLite it takes the write lock
+   * Whether the database takes writes, for the readiness check. On SQLite it takes the write lock
    * and lets go of it at once ({@code BEGIN IMMEDIATE; ROLLBACK}): readers always get through in
-   * WAL mode, but a registration needs the write lock.
+   * WAL mode, but a registration needs the write lock. On PostgreSQL it asks whether the
+   * database is writable (not a standby, not read-only).
    */
   public Future<Void> ping(long waitMillis) {
-    long wait = Math.min(waitMillis, busyTimeoutMillis);
-    if (!sqlite) {
-      return tracked(() -> pool.query("SELECT 1").execute().mapEmpty());
-    }
-    // the lock is waited for at most waitMillis, not the busy timeout: a probe of a locked database
-    // must not hold the pool's one connection (and the logins queued behind it) for seconds
-    return tracked(() -> pool.withConnection(c -> c.query("PRAGMA busy_timeout = " + wait).execute()
-        .compose(r -> c.query("BEGIN IMMEDIATE").execute())
-        .compose(r -> c.query("ROLLBACK").execute())
-        .eventually(() -> c.query("PRAGMA busy_timeout = " + busyTimeoutMillis).execute())
-        .mapEmpty()));
+    return tracked(() -> withConnection(c -> dialect.ping(c, waitMillis, busyTimeoutMillis)));
   }
-
 
   /** Creates the pool. Nothing touches the database until {@link #prepare}. */
   public static UserStore open(Vertx vertx, ChatConfig config) throws SQLException {
-    boolean sqlite = config.dbUrl.startsWith("jdbc:sqlite:");
+    Dialect dialect = Dialect.of(config.dbUrl);
+    if (dialect == null) {
+      throw new IllegalArgumentException("db.url must start with " + Dialect.supportedPrefixes());
+    }
+    int poolSize = config.dbPoolSize > 0 ? config.dbPoolSize : dialect.defaultPoolSize();
     AgroalDataSource ds = AgroalDataSource.from(new AgroalDataSourceConfigurationSupplier()
         .connectionPoolConfiguration(cp -> cp
-            .maxSize(config.dbPoolSize)
+            .maxSize(poolSize)
             .acquisitionTimeout(Duration.ofSeconds(10))
+            // a connection that died while it sat in Agroal (or came back from a replaced pool)
+            // is not handed out again
+            .validateOnBorrow(true)
+            .connectionValidator(AgroalConnectionPoolConfiguration.ConnectionValidator.defaultValidator())
             .connectionFactoryConfiguration(cf -> {
               cf.jdbcUrl(config.dbUrl);
               if (!config.dbUser.isEmpty()) {
@@ -124,21 +158,68 @@ public final class UserStore {
               if (!config.dbPassword.isEmpty()) {
                 cf.credential(new SimplePassword(config.dbPassword));
               }
-              if (sqlite) {
-                // WAL: readers never block the writer. synchronous=FULL: a registration is on
-                // disk before register_1 is sent. secure_delete: replaced plain-text passwords
-                // are overwritten, not left in free pages.
-                cf.jdbcProperty("journal_mode", "WAL");
-                cf.jdbcProperty("synchronous", "FULL");
-                // busy_timeout: how long a statement waits for a lock held elsewhere (an admin
-                // command, a backup) before it fails; a registration then gets register_-1
-                cf.jdbcProperty("busy_timeout", Integer.toString(config.dbBusyTimeoutMillis));
-                cf.jdbcProperty("secure_delete", "true");
-              }
+              dialect.configure(cf, config.dbBusyTimeoutMillis);
               return cf;
             })));
-    Pool pool = JDBCPool.pool(vertx, ds, new PoolOptions().setMaxSize(config.dbPoolSize));
-    return new UserStore(ds, pool, sqlite, config.dbBusyTimeoutMillis);
+    return new UserStore(vertx, ds, new PoolOptions().setMaxSize(poolSize), dialect, config.dbBusyTimeoutMillis);
+  }
+
+  /**
+   * Runs {@code work} on the current pool. Vert.x's pool keeps its connections for good and never
+   * checks them (vertx-jdbc-client 5.0.x): after a database server restart, every connection it
+   * holds would fail every statement from then on. So when a statement fails because its
+   * connection is gone, the pool is replaced by a fresh one, which Agroal gives only connections
+   * that pass its check; the old one is closed as soon as the operations still running on it
+   * end, which gives its connections back to Agroal (which drops the dead ones).
+   */
+  private <T> Future<T> db(Function<Pool, Future<T>> work) {
+    PoolInUse current;
+    synchronized (this) {
+      current = pool;
+      current.operations++;
+    }
+    Future<T> result;
+    try {
+      result = work.apply(current.pool);
+    } catch (RuntimeException e) {
+      result = Future.failedFuture(e);
+    }
+    return result.andThen(r -> {
+      if (r.failed() && dialect.isConnectionLost(r.cause())) {
+        replacePool(current, r.cause());
+      }
+      boolean closeIt;
+      synchronized (this) {
+        closeIt = --current.operations == 0 && retired.remove(current);
+      }
+      if (closeIt) {
+        current.pool.close();
+      }
+    });
+  }
+
+  private void replacePool(PoolInUse broken, Throwable err) {
+    synchronized (this) {
+      if (pool != broken || closed) {
+        return; // replaced already
+      }
+      log.warn("Lost a database connection ({}): replacing the connection pool", err.toString());
+      pool = new PoolInUse(JDBCPool.pool(vertx, dataSource, poolOptions));
+      // the failed operation still counts: db() closes the old pool when it and the others end
+      retired.add(broken);
+    }
+  }
+
+  <T> Future<T> withConnection(Function<SqlConnection, Future<T>> work) {
+    return db(p -> p.withConnection(work));
+  }
+
+  Future<RowSet<Row>> query(String sql) {
+    return db(p -> p.query(sql).execute());
+  }
+
+  Future<RowSet<Row>> prepared(String sql, Tuple args) {
+    return db(p -> p.preparedQuery(sql).execute(args));
   }
 
   /**
@@ -147,24 +228,22 @@ public final class UserStore {
    * hash made by {@code hashOnWorker}.
    */
   public Future<Void> prepare(Function<String, Future<String>> hashOnWorker, Predicate<String> isHash) {
-    return pool.query("PRAGMA user_version").execute().compose(version -> {
-      // a file this server has not yet rewritten (an original usr.db) may hold plain text in free
-      // space, e.g. rows deleted by hand: rewrite it once even when no password needs hashing
-      boolean scrubbed = ((Number) version.iterator().next().getValue(0)).intValue() == SCRUBBED_MARK;
-      return ensureTable().compose(state -> state == TableState.CREATED
-          ? pool.query("PRAGMA user_version = " + SCRUBBED_MARK).execute().<Void>mapEmpty()
-          : hashPlainTextPasswords(hashOnWorker, isHash, state == TableState.UPGRADED || !scrubbed));
-    });
+    // a SQLite file this server has not yet rewritten (an original usr.db) may hold plain text in
+    // free space, e.g. rows deleted by hand: rewrite it once even when no password needs hashing
+    return withConnection(dialect::isScrubbed).compose(scrubbed -> ensureTable().compose(state ->
+        state == TableState.CREATED
+            ? execute(dialect.markScrubbed())
+            : hashPlainTextPasswords(hashOnWorker, isHash, state == TableState.UPGRADED || !scrubbed)));
   }
 
   private enum TableState { CREATED, CURRENT, UPGRADED }
 
-  /** {@code PRAGMA user_version} of a file rewritten by {@link #prepare} ("CHAT"); the original server left 0. */
-  private static final int SCRUBBED_MARK = 0x43484154;
-
-  /** UPGRADED when an original 3.1 table was rebuilt (its old pages may hold plain text). */
+  /**
+   * UPGRADED when an original 3.1 table was rebuilt (its old pages may hold plain text). One
+   * schema change at a time, whatever the number of servers starting on the database.
+   */
   private Future<TableState> ensureTable() {
-    return pool.query("PRAGMA table_info(users)").execute().compose(rows -> {
+    return inSchemaTransaction(c -> c.query(dialect.tableInfo("users")).execute().compose(rows -> {
       boolean hasAvatar = false;
       boolean nameIsKey = false;
       boolean hasPasswd = false;
@@ -175,7 +254,7 @@ public final class UserStore {
         nameIsKey |= "name".equals(column) && r.getInteger("pk") == 1;
       }
       if (rows.size() == 0) {
-        return pool.query(createTable("users")).execute().map(TableState.CREATED);
+        return c.query(createUsers("users")).execute().map(TableState.CREATED);
       }
       if (hasAvatar && nameIsKey) {
         return Future.succeededFuture(TableState.CURRENT);
@@ -183,34 +262,43 @@ public final class UserStore {
       if (!hasPasswd) {
         return Future.failedFuture(new IllegalStateException("table 'users' has no 'passwd' column: not a chat server database"));
       }
-      log.info("Upgrading table 'users' from the original 3.1 layout (name, passwd) to (name PRIMARY KEY, passwd, avatar)");
-      String copyAvatar = hasAvatar ? "avatar" : "'default_avatar.png'";
-      return inTransaction(c -> c.query(createTable("users_upgraded")).execute()
-          // the 3.1 table had no key: the first row of a duplicated name is the one it logged in with
-          .compose(r -> c.query("INSERT OR IGNORE INTO users_upgraded (name, passwd, avatar) SELECT name, passwd, "
-              + copyAvatar + " FROM users WHERE name IS NOT NULL ORDER BY rowid").execute())
-          .compose(r -> c.query("DROP TABLE users").execute())
-          .compose(r -> c.query("ALTER TABLE users_upgraded RENAME TO users").execute())
-          .<Void>mapEmpty()).map(TableState.UPGRADED);
-    });
+      return dialect.upgradeOriginalLayout(c, hasAvatar).map(TableState.UPGRADED);
+    }));
   }
 
-  private static String createTable(String name) {
+  /** The table of the original 3.1.3 server, the same on every database. */
+  static String createUsers(String name) {
     return "CREATE TABLE IF NOT EXISTS " + name
         + " (name TEXT PRIMARY KEY, passwd TEXT, avatar TEXT DEFAULT 'default_avatar.png')";
   }
 
-  private Future<Void> inTransaction(Function<SqlConnection, Future<Void>> work) {
-    return pool.withConnection(c -> c.query("BEGIN IMMEDIATE").execute()
-        .compose(begun -> work.apply(c))
+  /**
+   * Runs {@code work} in one write transaction on one connection, holding the schema lock of the
+   * database (SQLite: its write lock; PostgreSQL: an advisory lock), and commits it; rolls back
+   * if it fails.
+   */
+  <T> Future<T> inSchemaTransaction(Function<SqlConnection, Future<T>> work) {
+    String lock = dialect.lockSchema();
+    return withConnection(c -> c.query(dialect.beginWrite()).execute()
+        .compose(begun -> lock == null ? Future.succeededFuture() : c.query(lock).execute())
+        .compose(locked -> work.apply(c))
         .compose(
-            done -> c.query("COMMIT").execute().<Void>mapEmpty(),
-            err -> c.query("ROLLBACK").execute().transform(x -> Future.<Void>failedFuture(err))));
+            done -> c.query("COMMIT").execute().map(done),
+            err -> c.query("ROLLBACK").execute().transform(x -> Future.<T>failedFuture(err))));
+  }
+
+  /** Runs the statements one after the other, each in autocommit. */
+  private Future<Void> execute(List<String> statements) {
+    Future<Void> chain = Future.succeededFuture();
+    for (String sql : statements) {
+      chain = chain.compose(v -> query(sql).mapEmpty());
+    }
+    return chain;
   }
 
   private Future<Void> hashPlainTextPasswords(Function<String, Future<String>> hashOnWorker, Predicate<String> isHash,
       boolean scrub) {
-    return pool.query("SELECT name, passwd FROM users").execute().compose(rows -> {
+    return query("SELECT name, passwd FROM users").compose(rows -> {
       List<Future<?>> updates = new ArrayList<>();
       int noPassword = 0;
       for (Row r : rows) {
@@ -219,9 +307,7 @@ public final class UserStore {
         if (plain == null) {
           noPassword++;
         } else if (!isHash.test(plain)) {
-          updates.add(hashOnWorker.apply(plain).compose(hash -> pool
-              .preparedQuery("UPDATE users SET passwd = ? WHERE name = ? AND passwd = ?")
-              .execute(Tuple.of(hash, name, plain))));
+          updates.add(hashOnWorker.apply(plain).compose(hash -> prepared("UPDATE users SET passwd = ? WHERE name = ? AND passwd = ?", Tuple.of(hash, name, plain))));
         }
       }
       if (noPassword > 0) {
@@ -237,18 +323,16 @@ public final class UserStore {
       // also with nothing left to hash: a dropped 3.1 table (e.g. a duplicate name's losing row)
       // or rows deleted from an original file still sit in old pages until they are rewritten
       return Future.all(updates)
-          // rewrite every page and empty the WAL, so no copy of a plain-text password stays on disk
-          .compose(all -> pool.query("PRAGMA wal_checkpoint(TRUNCATE)").execute())
-          .compose(r -> pool.query("VACUUM").execute())
-          .compose(r -> pool.query("PRAGMA user_version = " + SCRUBBED_MARK).execute())
-          .compose(r -> pool.query("PRAGMA wal_checkpoint(TRUNCATE)").execute())
-          .onSuccess(r -> log.info("Rewrote the database file ({} password(s) hashed); no plain-text password remains on disk", count))
-          .mapEmpty();
+          .compose(all -> execute(dialect.scrub()))
+          .onSuccess(r -> log.info(dialect.scrubbedMessage(), count));
     });
   }
 
   public Future<User> find(String name) {
-    return tracked(() -> pool.preparedQuery("SELECT name, passwd, avatar FROM users WHERE name = ?").execute(Tuple.of(name)))
+    if (!dialect.canHold(name)) {
+      return Future.succeededFuture();
+    }
+    return tracked(() -> prepared("SELECT name, passwd, avatar FROM users WHERE name = ?", Tuple.of(name)))
         .map(rows -> {
           if (rows.size() == 0) {
             return null;
@@ -259,22 +343,27 @@ public final class UserStore {
   }
 
   public Future<Boolean> exists(String name) {
-    return tracked(() -> pool.preparedQuery("SELECT 1 FROM users WHERE name = ?").execute(Tuple.of(name)))
+    if (!dialect.canHold(name)) {
+      return Future.succeededFuture(false);
+    }
+    return tracked(() -> prepared("SELECT 1 FROM users WHERE name = ?", Tuple.of(name)))
         .map(rows -> rows.size() > 0);
   }
 
-  /** Completes with {@code false} when the name is taken; committed to disk when it completes. */
+  /**
+   * Completes with {@code false} when the name is taken; committed when it completes. Of two
+   * inserts of one name at once (two servers on one PostgreSQL database, say), exactly one
+   * inserts a row: the other waits for it at the primary key and then inserts nothing.
+   */
   public Future<Boolean> insert(String name, String passwordHash, String avatar) {
-    return tracked(() -> pool.preparedQuery("INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)")
-        .execute(Tuple.of(name, passwordHash, avatar)))
-        .map(r -> true)
-        .recover(err -> isUniqueViolation(err) ? Future.succeededFuture(false) : Future.failedFuture(err));
+    return tracked(() -> prepared("INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?) "
+            + "ON CONFLICT (name) DO NOTHING", Tuple.of(name, passwordHash, avatar)))
+        .map(r -> r.rowCount() == 1);
   }
 
   /** Replaces a password only if it is still {@code expected} (a legacy plain text being upgraded). */
   public Future<Void> replacePassword(String name, String expected, String passwordHash) {
-    return tracked(() -> pool.preparedQuery("UPDATE users SET passwd = ? WHERE name = ? AND passwd = ?")
-        .execute(Tuple.of(passwordHash, name, expected))).mapEmpty();
+    return tracked(() -> prepared("UPDATE users SET passwd = ? WHERE name = ? AND passwd = ?", Tuple.of(passwordHash, name, expected))).mapEmpty();
   }
 
   /**
@@ -284,7 +373,7 @@ public final class UserStore {
    * {@code null}).
    */
   public Future<List<Summary>> list(Predicate<String> isHash) {
-    return pool.query("PRAGMA table_info(users)").execute().compose(columns -> {
+    return query(dialect.tableInfo("users")).compose(columns -> {
       if (columns.size() == 0) {
         return Future.failedFuture(new IllegalStateException("the database has no table 'users'"));
       }
@@ -292,8 +381,8 @@ public final class UserStore {
       for (Row r : columns) {
         hasAvatar |= "avatar".equals(r.getString("name"));
       }
-      return pool.query("SELECT name, passwd, " + (hasAvatar ? "avatar" : "NULL")
-          + " FROM users WHERE name IS NOT NULL ORDER BY name, rowid").execute();
+      return query("SELECT name, passwd, " + (hasAvatar ? "avatar" : "NULL")
+          + " FROM users WHERE name IS NOT NULL ORDER BY " + dialect.orderByName());
     }).map(rows -> {
       List<Summary> out = new ArrayList<>(rows.size());
       for (Row r : rows) {
@@ -308,33 +397,24 @@ public final class UserStore {
 
   /** Deletes the user (one autocommit statement); completes with whether there was one. */
   public Future<Boolean> delete(String name) {
-    return pool.preparedQuery("DELETE FROM users WHERE name = ?").execute(Tuple.of(name)).map(r -> r.rowCount() > 0);
+    return prepared("DELETE FROM users WHERE name = ?", Tuple.of(name)).map(r -> r.rowCount() > 0);
   }
 
   /** Sets the user's password hash (one autocommit statement); completes with whether the user exists. */
   public Future<Boolean> setPassword(String name, String passwordHash) {
-    return pool.preparedQuery("UPDATE users SET passwd = ? WHERE name = ?")
-        .execute(Tuple.of(passwordHash, name)).map(r -> r.rowCount() > 0);
-  }
-
-  /** The pool, for the other tables of the same database ({@link AdminQueue}). */
-  Pool pool() {
-    return pool;
+    return prepared("UPDATE users SET passwd = ? WHERE name = ?", Tuple.of(passwordHash, name)).map(r -> r.rowCount() > 0);
   }
 
   public Future<Void> close() {
-    return pool.close().onComplete(r -> dataSource.close());
-  }
-
-  private static boolean isUniqueViolation(Throwable err) {
-    for (Throwable t = err; t != null; t = t.getCause()) {
-      if (t instanceof SQLException e) {
-        // SQLite: SQLITE_CONSTRAINT (19); PostgreSQL and others: SQLSTATE 23505
-        if (e.getErrorCode() == 19 || "23505".equals(e.getSQLState())) {
-          return true;
-        }
+    List<Future<Void>> closing = new ArrayList<>();
+    synchronized (this) {
+      closed = true;
+      closing.add(pool.pool.close());
+      for (PoolInUse p : retired) {
+        closing.add(p.pool.close());
       }
+      retired.clear();
     }
-    return false;
+    return Future.join(closing).<Void>mapEmpty().onComplete(r -> dataSource.close());
   }
 }

@@ -8,9 +8,11 @@ import chat.auth.TokenStore;
 import chat.config.ChatConfig;
 import chat.store.AdminQueue;
 import chat.store.UserStore;
+import chat.support.Backend;
 import chat.support.Http;
 import chat.support.LineClient;
 import chat.support.SqliteFile;
+import chat.support.TestDatabase;
 import chat.support.TestServer;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Vertx;
@@ -22,6 +24,8 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.io.IOException;
 import java.io.OutputStream;
@@ -50,7 +54,9 @@ import static org.junit.jupiter.api.Assertions.fail;
  * The administration commands ({@link AdminCli}) run as their own JVM, {@code chat.Main user ...},
  * in the data folder of a server running in this JVM on the same {@code usr.db}, as an operator
  * runs them next to a live server; and against a folder where no server runs. Plus the server
- * side of the mailbox, {@link AdminVerticle}, on its own.
+ * side of the mailbox, {@link AdminVerticle}, on its own. The commands that work with a running
+ * server run on SQLite and on PostgreSQL (the command then gets the server's db.* settings, as an
+ * operator would give them).
  */
 @ExtendWith(VertxExtension.class)
 class AdminCommandsTest {
@@ -72,16 +78,29 @@ class AdminCommandsTest {
   @TempDir
   Path logs;
   TestServer server;
+  /** The database of the server and the commands. */
+  TestDatabase db;
 
   @AfterEach
   void stop() {
-    if (server != null) {
-      server.close();
+    try {
+      if (server != null) {
+        server.close();
+      }
+    } finally {
+      if (db != null) {
+        db.close();
+      }
     }
   }
 
   private TestServer startServer(Vertx vertx) {
-    server = TestServer.start(vertx, dir, new JsonObject().put("admin.pollMillis", 100));
+    return startServer(vertx, Backend.SQLITE);
+  }
+
+  private TestServer startServer(Vertx vertx, Backend backend) {
+    db = backend.create(dir);
+    server = TestServer.start(vertx, dir, db.config().put("admin.pollMillis", 100));
     return server;
   }
 
@@ -110,9 +129,15 @@ class AdminCommandsTest {
       ProcessBuilder pb = new ProcessBuilder(cmd).directory(workDir.toFile())
           .redirectOutput(out.toFile()).redirectError(err.toFile()).redirectInput(ProcessBuilder.Redirect.PIPE);
       pb.environment().keySet().removeIf(k -> k.startsWith("CHAT_"));
-      // the settings the server of these tests uses; the database is the folder's usr.db, the default
+      // the settings the server of these tests uses; on SQLite the database is the folder's usr.db, the default
       pb.environment().put("CHAT_AUTH_HASHCOST", "low");
       pb.environment().put("CHAT_ADMIN_POLLMILLIS", "100");
+      if (db != null && db.backend() == Backend.POSTGRESQL) {
+        JsonObject settings = db.config();
+        pb.environment().put("CHAT_DB_URL", settings.getString("db.url"));
+        pb.environment().put("CHAT_DB_USER", settings.getString("db.user"));
+        pb.environment().put("CHAT_DB_PASSWORD", settings.getString("db.password"));
+      }
       p = pb.start();
       try (OutputStream in = p.getOutputStream()) {
         if (stdin != null) {
@@ -193,19 +218,28 @@ class AdminCommandsTest {
     return (String) SqliteFile.query(db, "SELECT passwd FROM users WHERE name = ?", user).get(0).get("passwd");
   }
 
-  private static void assertNoSecrets(Cli r, String... secrets) {
+  private String passwdOf(String user) {
+    return (String) db.query("SELECT passwd FROM users WHERE name = ?", user).get(0).get("passwd");
+  }
+
+  private void assertNoSecrets(Cli r, String... secrets) {
     assertFalse(r.both().contains("$argon2"), r.both());
     for (String s : secrets) {
       assertFalse(r.both().contains(s), "printed a secret: " + r.both());
+    }
+    String dbPassword = db == null ? "" : db.config().getString("db.password", "");
+    if (!dbPassword.isEmpty()) {
+      assertFalse(r.both().contains(dbPassword), "printed the database password: " + r.both());
     }
   }
 
   // ---- against a running server ----
 
-  @Test
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(Backend.class)
   @DisplayName("user list: every user sorted by name, with avatar and password state, and no password or hash")
-  void list(Vertx vertx) {
-    startServer(vertx);
+  void list(Backend backend, Vertx vertx) {
+    startServer(vertx, backend);
     try (LineClient c = server.connect()) {
       c.registerAndLogin("alice", "alice-Secret-1");
     }
@@ -213,16 +247,15 @@ class AdminCommandsTest {
         new JsonObject().put("username", "bob").put("password", "bob-Secret-2").put("avatar", "bob.png").encode());
     assertEquals(200, bob.status(), bob.body());
     // rows as an original server left them: a plain-text password, and none at all
-    SqliteFile.update(server.db(), "INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "carol", "carol-plain-9",
-        "default_avatar.png");
-    SqliteFile.update(server.db(), "INSERT INTO users (name, passwd, avatar) VALUES (?, NULL, ?)", "Dave", "dave.jpg");
+    db.update("INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "carol", "carol-plain-9", "default_avatar.png");
+    db.update("INSERT INTO users (name, passwd, avatar) VALUES (?, NULL, ?)", "Dave", "dave.jpg");
 
     Cli r = cli("user", "list");
 
     assertEquals(0, r.exit(), r.both());
     List<String> lines = r.outLines();
     assertEquals(4, lines.size(), r.out());
-    // SQLite's binary order: upper case first
+    // byte order, upper case first (SQLite's; on PostgreSQL whatever the database's collation)
     assertTrue(lines.get(0).matches("Dave +dave\\.jpg +none"), lines.get(0));
     assertTrue(lines.get(1).matches("alice +default_avatar\\.png +hashed"), lines.get(1));
     assertTrue(lines.get(2).matches("bob +bob\\.png +hashed"), lines.get(2));
@@ -232,10 +265,11 @@ class AdminCommandsTest {
     assertFalse(r.out().contains(" INFO "), "log lines on stdout: " + r.out());
   }
 
-  @Test
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(Backend.class)
   @DisplayName("session kick: the live socket gets the KICKED line and is closed; the user logs in again")
-  void kick(Vertx vertx) {
-    startServer(vertx);
+  void kick(Backend backend, Vertx vertx) {
+    startServer(vertx, backend);
     try (LineClient alice = server.connect(); LineClient other = server.connect()) {
       alice.registerAndLogin("alice", "pw-alice");
       String bobToken = other.registerAndLogin("bob", "pw-bob");
@@ -267,10 +301,11 @@ class AdminCommandsTest {
     assertEquals("no session for alice", r.out().strip());
   }
 
-  @Test
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(Backend.class)
   @DisplayName("user delete: the row goes, the live session is closed, every old token fails, login fails")
-  void delete(Vertx vertx) {
-    startServer(vertx);
+  void delete(Backend backend, Vertx vertx) {
+    startServer(vertx, backend);
     Http http = server.http();
     http.register("alice", "pw-alice");
     String httpToken = http.login("alice", "pw-alice");
@@ -282,7 +317,7 @@ class AdminCommandsTest {
       assertEquals(0, r.exit(), r.both());
       assertEquals("deleted user alice; running server: revoked 2 tokens, session closed", r.out().strip());
       expectKicked(alice);
-      assertTrue(SqliteFile.query(server.db(), "SELECT 1 FROM users WHERE name = 'alice'").isEmpty());
+      assertTrue(db.query("SELECT 1 FROM users WHERE name = 'alice'").isEmpty());
 
       try (LineClient c = server.connect()) {
         assertEquals(BAD_CREDENTIALS_TCP, lineSkippingPings(c.send(loginJson("alice", "pw-alice"))));
@@ -300,10 +335,11 @@ class AdminCommandsTest {
     }
   }
 
-  @Test
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(Backend.class)
   @DisplayName("user reset-password (stdin): old password and old tokens fail, the session is closed, the new password works")
-  void resetPassword(Vertx vertx) {
-    startServer(vertx);
+  void resetPassword(Backend backend, Vertx vertx) {
+    startServer(vertx, backend);
     try (LineClient alice = server.connect()) {
       String token = alice.registerAndLogin("alice", "pw-old");
 
@@ -313,7 +349,7 @@ class AdminCommandsTest {
       assertEquals("password of alice reset; running server: revoked 1 token, session closed", r.out().strip());
       assertNoSecrets(r, "pw-New 2", "pw-old");
       expectKicked(alice);
-      assertTrue(PasswordHasher.isHash(passwdOf(server.db(), "alice")));
+      assertTrue(PasswordHasher.isHash(passwdOf("alice")));
 
       try (LineClient c = server.connect()) {
         assertEquals(INVALID_TOKEN_CHAT, lineSkippingPings(c.send(chatJson(token, "old token"))));
@@ -466,17 +502,19 @@ class AdminCommandsTest {
 
   // ---- the server side, on its own ----
 
-  @Test
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(Backend.class)
   @DisplayName("AdminVerticle carries out each queued row exactly once, also with several pollers on one database")
-  void adminVerticleOnce(Vertx vertx) throws Exception {
-    ChatConfig config = ChatConfig.withOverrides(TestServer.baseConfig(dir));
+  void adminVerticleOnce(Backend backend, Vertx vertx) throws Exception {
+    db = backend.create(dir);
+    ChatConfig config = ChatConfig.withOverrides(TestServer.baseConfig(dir).mergeIn(db.config()));
     UserStore users = UserStore.open(vertx, config);
     try {
       AdminQueue queue = AdminQueue.of(users);
       queue.ensureTable().await(10, TimeUnit.SECONDS);
       long now = System.currentTimeMillis();
       // done long ago (purged at start) and recently (kept)
-      SqliteFile.update(dir.resolve("usr.db"), "INSERT INTO admin_queue (command, username, requested_at, done_at, result) "
+      db.update("INSERT INTO admin_queue (command, username, requested_at, done_at, result) "
           + "VALUES ('kick', 'old', ?, ?, 'kicked'), ('kick', 'recent', ?, ?, 'kicked')", now - 7_300_000, now - 7_200_000,
           now - 600_000, now - 600_000);
 
@@ -513,7 +551,7 @@ class AdminCommandsTest {
       assertNull(tokens.use(aliceToken).await());
       assertNull(tokens.use(bobToken).await());
       assertEquals(List.of(), queue.pending(10).await());
-      List<String> kept = SqliteFile.query(dir.resolve("usr.db"), "SELECT username FROM admin_queue WHERE requested_at < ?", now)
+      List<String> kept = db.query("SELECT username FROM admin_queue WHERE requested_at < ?", now)
           .stream().map(row -> (String) row.get("username")).collect(Collectors.toList());
       assertEquals(List.of("recent"), kept);
 

@@ -252,7 +252,8 @@ class ConfigTest {
   @Test
   @DisplayName("other out-of-range numbers fail naming their key")
   void overrideOtherRanges() {
-    assertNames(overrideFails(new JsonObject().put("db.poolSize", 0)), "db.poolSize");
+    assertNames(overrideFails(new JsonObject().put("db.poolSize", -1)), "db.poolSize");
+    assertNames(overrideFails(new JsonObject().put("db.poolSize", 1025)), "db.poolSize");
     assertNames(overrideFails(new JsonObject().put("auth.tokenTtlSeconds", 0)), "auth.tokenTtlSeconds");
     assertNames(overrideFails(new JsonObject().put("tcp.maxFrameBytes", 10)), "tcp.maxFrameBytes");
     assertNames(overrideFails(new JsonObject().put("reaper.intervalSeconds", 0)), "reaper.intervalSeconds");
@@ -283,6 +284,28 @@ class ConfigTest {
   void emptyString() {
     assertNames(overrideFails(new JsonObject().put("db.url", "")), "db.url");
     assertNames(overrideFails(new JsonObject().put("avatar.dir", "  ")), "avatar.dir");
+  }
+
+  @Test
+  @DisplayName("db.url: SQLite or PostgreSQL; another database fails naming the key, with any password in the URL masked")
+  void databaseUrl() {
+    assertEquals("jdbc:sqlite:usr.db", ChatConfig.withOverrides(new JsonObject()).dbUrl);
+    assertEquals("jdbc:postgresql://db:5432/chat",
+        ChatConfig.withOverrides(new JsonObject().put("db.url", "jdbc:postgresql://db:5432/chat")).dbUrl);
+    ConfigException e = overrideFails(new JsonObject().put("db.url", "jdbc:mysql://db/chat?user=chat&password=s3cr3t-db-pw"));
+    assertNames(e, "db.url");
+    assertTrue(e.getMessage().contains("jdbc:sqlite: or jdbc:postgresql:"), e.getMessage());
+    assertFalse(e.getMessage().contains("s3cr3t-db-pw"), e.getMessage());
+    assertNames(overrideFails(new JsonObject().put("db.url", "usr.db")), "db.url");
+  }
+
+  @Test
+  @DisplayName("db.poolSize 0 (the default) leaves the pool size to the database: 1 on SQLite, 10 on PostgreSQL")
+  void poolSizeDefault() {
+    assertEquals(0, ChatConfig.withOverrides(new JsonObject()).dbPoolSize);
+    assertEquals(1, chat.store.Dialect.SQLITE.defaultPoolSize());
+    assertEquals(10, chat.store.Dialect.POSTGRESQL.defaultPoolSize());
+    assertEquals(4, ChatConfig.withOverrides(new JsonObject().put("db.poolSize", 4)).dbPoolSize);
   }
 
   @Test

@@ -1,8 +1,10 @@
 package chat.store;
 
+import chat.support.Backend;
 import chat.support.Http;
 import chat.support.LineClient;
 import chat.support.SqliteFile;
+import chat.support.TestDatabase;
 import chat.support.TestServer;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
@@ -12,6 +14,8 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -34,7 +38,12 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** PROTOCOL.md §5 and the storage rules of §2/§3.1/§4.2, on real SQLite files. */
+/**
+ * PROTOCOL.md §5 and the storage rules of §2/§3.1/§4.2: on real SQLite files, and the rules that
+ * hold on every database also on a real PostgreSQL server (a fresh database per test, see
+ * {@link chat.support.Postgres}). What concerns the original server's file (WAL, its 3.1 layout,
+ * plain text left on disk) is SQLite only.
+ */
 @ExtendWith(VertxExtension.class)
 class StorageTest {
 
@@ -57,16 +66,58 @@ class StorageTest {
   @TempDir
   Path dir;
   TestServer server;
+  /** The database under test; SQLite's file is {@link #db()}. */
+  TestDatabase db;
 
   @AfterEach
   void stop() {
-    if (server != null) {
-      server.close();
+    try {
+      if (server != null) {
+        server.close();
+      }
+    } finally {
+      if (db != null) {
+        db.close();
+      }
     }
   }
 
   private Path db() {
     return dir.resolve("usr.db");
+  }
+
+  /** A fresh database of the backend, for the test to fill before {@link #start}. */
+  private TestDatabase use(Backend backend) {
+    db = backend.create(dir);
+    return db;
+  }
+
+  private TestServer start(Vertx vertx) {
+    return start(vertx, new JsonObject());
+  }
+
+  private TestServer start(Vertx vertx, JsonObject overrides) {
+    if (db == null) {
+      use(Backend.SQLITE);
+    }
+    server = TestServer.start(vertx, dir, db.config().mergeIn(overrides));
+    return server;
+  }
+
+  /** The columns of table users, in order: name to its position in the primary key (0: none). */
+  private Map<String, Integer> columns() {
+    String sql = db.backend() == Backend.SQLITE ? "SELECT name, pk FROM pragma_table_info('users') ORDER BY cid"
+        : "SELECT c.column_name AS name, CASE WHEN EXISTS (SELECT 1 FROM information_schema.table_constraints t"
+            + " JOIN information_schema.key_column_usage k ON k.constraint_name = t.constraint_name"
+            + " AND k.constraint_schema = t.constraint_schema WHERE t.constraint_type = 'PRIMARY KEY'"
+            + " AND t.table_name = 'users' AND t.table_schema = current_schema() AND k.column_name = c.column_name)"
+            + " THEN 1 ELSE 0 END AS pk FROM information_schema.columns c"
+            + " WHERE c.table_name = 'users' AND c.table_schema = current_schema() ORDER BY c.ordinal_position";
+    Map<String, Integer> out = new java.util.LinkedHashMap<>();
+    for (Map<String, Object> r : db.query(sql)) {
+      out.put((String) r.get("name"), ((Number) r.get("pk")).intValue());
+    }
+    return out;
   }
 
   // ---- helpers ----
@@ -106,7 +157,7 @@ class StorageTest {
   }
 
   private Map<String, Object> row(String name) {
-    List<Map<String, Object>> rows = SqliteFile.query(db(), "SELECT name, passwd, avatar FROM users WHERE name = ?", name);
+    List<Map<String, Object>> rows = db.query("SELECT name, passwd, avatar FROM users WHERE name = ?", name);
     assertTrue(rows.size() <= 1, "more than one row named " + name);
     return rows.isEmpty() ? null : rows.get(0);
   }
@@ -129,10 +180,12 @@ class StorageTest {
 
   // ---- tests ----
 
-  @Test
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(Backend.class)
   @DisplayName("20 concurrent registrations of one name over TCP and HTTP: exactly one succeeds, 19 get 'Username already exists'")
-  void concurrentRegistrationsOfOneName(Vertx vertx) throws Exception {
-    server = TestServer.start(vertx, dir);
+  void concurrentRegistrationsOfOneName(Backend backend, Vertx vertx) throws Exception {
+    use(backend);
+    start(vertx);
     int n = 20;
     CyclicBarrier start = new CyclicBarrier(n);
     ExecutorService pool = Executors.newFixedThreadPool(n);
@@ -184,7 +237,7 @@ class StorageTest {
       assertEquals(n - 1, taken, "register_0 count");
 
       // one row, and it holds the winner's password
-      assertEquals(1, SqliteFile.query(db(), "SELECT name FROM users WHERE name = 'contested'").size());
+      assertEquals(1, db.query("SELECT name FROM users WHERE name = 'contested'").size());
       int winner = winners.get(0);
       Http http = server.http();
       assertEquals(200, httpLogin(http, "contested", "pw-of-contender-" + winner).status());
@@ -198,17 +251,19 @@ class StorageTest {
   @Test
   @DisplayName("the database file is in WAL mode")
   void walMode(Vertx vertx) throws Exception {
-    server = TestServer.start(vertx, dir);
+    start(vertx);
     try (LineClient c = server.connect()) {
       assertEquals(CREATED, tcpRegister(c, "walter", "wal-pw", null).encode());
     }
     assertEquals("wal", journalMode(db()).toLowerCase());
   }
 
-  @Test
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(Backend.class)
   @DisplayName("passwords are stored as Argon2id PHC hashes, never as plain text, with the chosen avatar")
-  void passwordsStoredAsHashes(Vertx vertx) throws Exception {
-    server = TestServer.start(vertx, dir);
+  void passwordsStoredAsHashes(Backend backend, Vertx vertx) throws Exception {
+    use(backend);
+    start(vertx);
     try (LineClient c = server.connect()) {
       assertEquals(CREATED, tcpRegister(c, "hashme", "Unmistakable-tcp-pw-4711", "me.png").encode());
     }
@@ -221,41 +276,52 @@ class StorageTest {
     assertEquals("me.png", row("hashme").get("avatar"));
     assertEquals("default_avatar.png", row("hashme2").get("avatar"));
     assertNotEquals(row("hashme").get("passwd"), row("hashme2").get("passwd"));
-    assertNotOnDisk("Unmistakable-tcp-pw-4711", "Unmistakable-http-pw-0815");
-    server.close();
-    server = null;
-    assertNotOnDisk("Unmistakable-tcp-pw-4711", "Unmistakable-http-pw-0815");
+    if (backend == Backend.SQLITE) {
+      assertNotOnDisk("Unmistakable-tcp-pw-4711", "Unmistakable-http-pw-0815");
+      server.close();
+      server = null;
+      assertNotOnDisk("Unmistakable-tcp-pw-4711", "Unmistakable-http-pw-0815");
+    }
   }
 
   private static void assertNotEquals(Object a, Object b) {
     org.junit.jupiter.api.Assertions.assertNotEquals(a, b);
   }
 
-  @Test
-  @DisplayName("an original 3.1.3 usr.db opens as is: old passwords work over TCP and HTTP, avatars are right, no plain text stays on disk")
-  void original313Database(Vertx vertx) throws Exception {
-    SqliteFile.exec(db(), SCHEMA_313);
-    SqliteFile.update(db(), "INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "alice", "Pl41nSecret-alice-77", "me.png");
-    SqliteFile.update(db(), "INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "bob", "Pl41nSecret-bob-88", null);
-    SqliteFile.update(db(), "INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "carol", "Pl41nSecret-carol-99", "");
-    SqliteFile.update(db(), "INSERT INTO users (name, passwd) VALUES (?, ?)", "dave", "Pl41nSecret-dave-11");
-    SqliteFile.update(db(), "INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "Alice", "Pl41nSecret-ALICE-caps", "A.jpg");
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(Backend.class)
+  @DisplayName("an original 3.1.3 usr.db opens as is (on PostgreSQL: its rows copied over): old passwords work over TCP and HTTP, avatars are right, no plain text stays (SQLite: on disk)")
+  void original313Database(Backend backend, Vertx vertx) throws Exception {
+    use(backend);
+    db.exec(SCHEMA_313);
+    db.update("INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "alice", "Pl41nSecret-alice-77", "me.png");
+    db.update("INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "bob", "Pl41nSecret-bob-88", null);
+    db.update("INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "carol", "Pl41nSecret-carol-99", "");
+    db.update("INSERT INTO users (name, passwd) VALUES (?, ?)", "dave", "Pl41nSecret-dave-11");
+    db.update("INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "Alice", "Pl41nSecret-ALICE-caps", "A.jpg");
     // a user an administrator deleted by hand: the row's bytes stay in the file's free space
-    SqliteFile.update(db(), "INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "zed", "Pl41nSecret-deleted-zed", null);
-    SqliteFile.exec(db(), "DELETE FROM users WHERE name = 'zed'");
+    db.update("INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "zed", "Pl41nSecret-deleted-zed", null);
+    db.exec("DELETE FROM users WHERE name = 'zed'");
     String[] plain = {"Pl41nSecret-alice-77", "Pl41nSecret-bob-88", "Pl41nSecret-carol-99", "Pl41nSecret-dave-11",
         "Pl41nSecret-ALICE-caps", "Pl41nSecret-deleted-zed"};
-    assertEquals("delete", journalMode(db()).toLowerCase(), "the original file uses a rollback journal");
-    assertOnDisk(plain);
+    boolean sqlite = backend == Backend.SQLITE;
+    if (sqlite) {
+      assertEquals("delete", journalMode(db()).toLowerCase(), "the original file uses a rollback journal");
+      assertOnDisk(plain);
+    }
 
-    server = TestServer.start(vertx, dir);
+    start(vertx);
 
     // right after startup: every password hashed, no plain text in usr.db nor usr.db-wal
-    assertNotOnDisk(plain);
+    if (sqlite) {
+      assertNotOnDisk(plain);
+    }
     for (String u : List.of("alice", "bob", "carol", "dave", "Alice")) {
       assertHashed(u);
     }
-    assertEquals("wal", journalMode(db()).toLowerCase());
+    if (sqlite) {
+      assertEquals("wal", journalMode(db()).toLowerCase());
+    }
 
     try (LineClient c = server.connect()) {
       JsonObject r = tcpLogin(c, "alice", "Pl41nSecret-alice-77");
@@ -295,10 +361,12 @@ class StorageTest {
 
     server.close();
     server = null;
-    assertNotOnDisk(plain);
+    if (sqlite) {
+      assertNotOnDisk(plain);
+    }
     // the table layout is the original one
-    List<Map<String, Object>> columns = SqliteFile.query(db(), "PRAGMA table_info(users)");
-    assertEquals(List.of("name", "passwd", "avatar"), columns.stream().map(c -> c.get("name")).toList());
+    assertEquals(Map.of("name", 1, "passwd", 0, "avatar", 0), columns());
+    assertEquals(List.of("name", "passwd", "avatar"), List.copyOf(columns().keySet()));
   }
 
   @Test
@@ -312,7 +380,7 @@ class StorageTest {
     String[] plain = {"Pl41nSecret-erin-first", "Pl41nSecret-frank-22", "Pl41nSecret-erin-second"};
     assertOnDisk(plain);
 
-    server = TestServer.start(vertx, dir);
+    start(vertx);
 
     assertNotOnDisk(plain);
     Map<String, Map<String, Object>> columns = SqliteFile.query(db(), "PRAGMA table_info(users)").stream()
@@ -354,7 +422,7 @@ class StorageTest {
     SqliteFile.update(db(), "INSERT INTO users (name, passwd) VALUES (?, ?)", "hank", "Pl41nSecret-hank-dropped");
     assertOnDisk("Pl41nSecret-hank-dropped");
 
-    server = TestServer.start(vertx, dir);
+    start(vertx);
 
     assertNotOnDisk("Pl41nSecret-hank-dropped");
     assertNull(row("hank").get("passwd"));
@@ -372,7 +440,7 @@ class StorageTest {
     SqliteFile.exec(db(), "DELETE FROM users WHERE name = 'zed'");
     assertOnDisk("Pl41nSecret-deleted-only");
 
-    server = TestServer.start(vertx, dir);
+    start(vertx);
 
     assertNotOnDisk("Pl41nSecret-deleted-only");
     server.close();
@@ -380,15 +448,17 @@ class StorageTest {
     assertNotOnDisk("Pl41nSecret-deleted-only");
   }
 
-  @Test
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(Backend.class)
   @DisplayName("a user whose stored password is NULL cannot log in with any password, null, 'null', 'None' or none")
-  void nullPasswordCannotLogIn(Vertx vertx) throws Exception {
-    SqliteFile.exec(db(), SCHEMA_313);
-    SqliteFile.update(db(), "INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "nopass", null, null);
-    SqliteFile.update(db(), "INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "haspass", "Pl41nSecret-has-1", null);
+  void nullPasswordCannotLogIn(Backend backend, Vertx vertx) throws Exception {
+    use(backend);
+    db.exec(SCHEMA_313);
+    db.update("INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "nopass", null, null);
+    db.update("INSERT INTO users (name, passwd, avatar) VALUES (?, ?, ?)", "haspass", "Pl41nSecret-has-1", null);
 
     // 13 failed logins of one user: over the default limits.loginFailuresPerUser (10, covered by LimitsTest)
-    server = TestServer.start(vertx, dir, new JsonObject().put("limits.loginFailuresPerUser", 0));
+    start(vertx, new JsonObject().put("limits.loginFailuresPerUser", 0));
     assertNull(row("nopass").get("passwd"), "the server must not invent a password");
 
     try (LineClient c = server.connect()) {
@@ -420,7 +490,7 @@ class StorageTest {
     SqliteFile.exec(db(), SCHEMA_31);
     SqliteFile.update(db(), "INSERT INTO users (name, passwd) VALUES (?, ?)", "legacy", "Pl41nSecret-legacy-5");
 
-    server = TestServer.start(vertx, dir);
+    start(vertx);
     assertEquals(1, ((Number) SqliteFile.query(db(), "PRAGMA table_info(users)").get(0).get("pk")).intValue(),
         "the upgrade ran");
 
@@ -439,10 +509,48 @@ class StorageTest {
     }
     // and the data survives a restart
     server.close();
-    server = TestServer.start(vertx, dir);
+    start(vertx);
     assertEquals(200, httpLogin(server.http(), "fresh1", "fresh-pw-1").status());
     assertEquals(200, httpLogin(server.http(), "fresh2", "fresh-pw-2").status());
     assertEquals(200, httpLogin(server.http(), "legacy", "Pl41nSecret-legacy-5").status());
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(Backend.class)
+  @DisplayName("after the schema transaction of startup (BEGIN, schema lock, COMMIT), registrations are committed at once and nothing stays locked")
+  void registrationCommittedAfterSchemaTransaction(Backend backend, Vertx vertx) throws Exception {
+    use(backend);
+    // a pool of one connection: the one that ran the schema transaction serves the registrations
+    start(vertx, new JsonObject().put("db.poolSize", 1));
+    try (LineClient c = server.connect()) {
+      assertEquals(CREATED, tcpRegister(c, "first1", "first-pw-1", null).encode());
+      assertHashed("first1");
+      assertNothingHeld();
+      Http.Response r = server.http().post("/api/register",
+          new JsonObject().put("username", "first2").put("password", "first-pw-2").encode());
+      assertEquals(200, r.status(), r.body());
+      assertHashed("first2");
+      assertNothingHeld();
+    }
+    server.close();
+    start(vertx, new JsonObject().put("db.poolSize", 1));
+    assertEquals(200, httpLogin(server.http(), "first1", "first-pw-1").status());
+    assertEquals(200, httpLogin(server.http(), "first2", "first-pw-2").status());
+  }
+
+  /**
+   * The server holds no open transaction and no lock: on SQLite, another connection can take the
+   * write lock; on PostgreSQL, no connection of the database is idle in a transaction and no
+   * advisory lock is held.
+   */
+  private void assertNothingHeld() throws Exception {
+    if (db.backend() == Backend.SQLITE) {
+      assertNoWriteLockHeld();
+      return;
+    }
+    assertEquals(List.of(), db.query("SELECT pid, state, query FROM pg_stat_activity WHERE datname = current_database()"
+        + " AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"));
+    assertEquals(List.of(), db.query("SELECT pid FROM pg_locks WHERE locktype = 'advisory'"));
   }
 
   /** Another connection can take the write lock: the server holds no open write transaction. */
