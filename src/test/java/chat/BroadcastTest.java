@@ -2,6 +2,7 @@ package chat;
 
 import chat.support.Http;
 import chat.support.LineClient;
+import chat.support.Prometheus;
 import chat.support.TestServer;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
@@ -336,6 +337,36 @@ class BroadcastTest {
     sender.expectSilence(200);
     bob.expectSilence(100);
     carol.expectSilence(100);
+  }
+
+  @Test
+  @DisplayName("chats that arrive together reach each session together: 500 pipelined chats take far fewer than 500 writes per session")
+  void chatsArrivingTogetherShareWrites() {
+    server(new JsonObject().put("limits.chatMessagesPerSecond", 0));
+    List<String> tokens = new ArrayList<>();
+    LineClient sender = online("alice", tokens);
+    LineClient bob = online("bob", tokens);
+    int n = 500;
+    StringBuilder burst = new StringBuilder();
+    for (int i = 0; i < n; i++) {
+      burst.append(chatJson(tokens.get(0), "seq " + i));
+    }
+    Prometheus before = Prometheus.scrape(server().http());
+    CompletableFuture<List<String>> atSender = collect(sender, n, true);
+    CompletableFuture<List<String>> atBob = collect(bob, n, false);
+    sender.send(burst.toString());
+    assertEquals(n, await(atSender, 60).size());
+    List<String> received = await(atBob, 60);
+    for (int i = 0; i < n; i++) {
+      assertTrue(received.get(i).startsWith(prefix("alice", "seq " + i)), received.get(i));
+    }
+
+    Prometheus after = Prometheus.scrape(server().http());
+    double deliveries = after.value("chat_deliveries_total") - before.value("chat_deliveries_total");
+    double writes = after.value("chat_broadcast_writes_total") - before.value("chat_broadcast_writes_total");
+    assertEquals(2.0 * n, deliveries);
+    // the burst is read in a few turns of the event loop; one write per session per turn, not per chat
+    assertTrue(writes >= 2 && writes <= 2 * n / 10.0, writes + " writes for " + deliveries + " deliveries");
   }
 
   @Test

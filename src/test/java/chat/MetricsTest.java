@@ -163,6 +163,7 @@ class MetricsTest {
         Map.entry("chat_sessions", "gauge"),
         Map.entry("chat_messages_in_total", "counter"),
         Map.entry("chat_deliveries_total", "counter"),
+        Map.entry("chat_broadcast_writes_total", "counter"),
         Map.entry("chat_slow_consumers_dropped_total", "counter"),
         Map.entry("chat_chats_accepted_total", "counter"),
         Map.entry("chat_logins_total", "counter"),
@@ -179,7 +180,8 @@ class MetricsTest {
 
     // before any traffic, every traffic meter is there at zero (so rate() and increase() see the first event)
     for (String gaugeOrCounter : List.of("chat_connections", "chat_sessions", "chat_messages_in_total",
-        "chat_deliveries_total", "chat_slow_consumers_dropped_total", "chat_password_hashing_seconds_count",
+        "chat_deliveries_total", "chat_broadcast_writes_total", "chat_slow_consumers_dropped_total",
+        "chat_password_hashing_seconds_count",
         "chat_password_hashing_seconds_sum", "chat_db_operations_in_flight")) {
       assertEquals(0.0, p.value(gaugeOrCounter), gaugeOrCounter);
     }
@@ -372,6 +374,8 @@ class MetricsTest {
     assertEquals(before.value("chat_chats_accepted_total", "transport", "http"),
         tcp.value("chat_chats_accepted_total", "transport", "http"));
     assertEquals(before.value("chat_deliveries_total") + 2 * n, tcp.value("chat_deliveries_total"));
+    // each chat was awaited before the next was sent: a batch of one, one write per session
+    assertEquals(before.value("chat_broadcast_writes_total") + 2 * n, tcp.value("chat_broadcast_writes_total"));
 
     // an HTTP chat: no TCP message in, one chat over http, delivered to both sessions
     Http.Response sent = server().http().post("/api/chat", "{\"message\":\"over http\"}", "Authorization", token);
@@ -385,6 +389,7 @@ class MetricsTest {
     assertEquals(tcp.value("chat_chats_accepted_total", "transport", "http") + 1,
         http.value("chat_chats_accepted_total", "transport", "http"));
     assertEquals(tcp.value("chat_deliveries_total") + 2, http.value("chat_deliveries_total"));
+    assertEquals(tcp.value("chat_broadcast_writes_total") + 2, http.value("chat_broadcast_writes_total"));
 
     // a refused HTTP chat counts nothing
     assertEquals(401, server().http().post("/api/chat", "{\"message\":\"x\"}", "Authorization", "nope").status());
@@ -409,6 +414,7 @@ class MetricsTest {
     assertEquals(refused.value("chat_chats_accepted_total", "transport", "tcp") + m,
         three.value("chat_chats_accepted_total", "transport", "tcp"));
     assertEquals(refused.value("chat_deliveries_total") + 3 * m, three.value("chat_deliveries_total"));
+    assertEquals(refused.value("chat_broadcast_writes_total") + 3 * m, three.value("chat_broadcast_writes_total"));
   }
 
   @Test

@@ -36,6 +36,7 @@ public final class ServerMetrics implements AutoCloseable {
     public volatile int sessions;
     public volatile long framesIn;
     public volatile long deliveries;
+    public volatile long broadcastWrites;
     public volatile long slowConsumersDropped;
   }
 
@@ -70,6 +71,8 @@ public final class ServerMetrics implements AutoCloseable {
     tcpSum("chat_sessions", "TCP connections holding a socket session on this node", s -> s.sessions, true);
     tcpSum("chat_messages_in", "Complete JSON messages received on TCP connections", s -> s.framesIn, false);
     tcpSum("chat_deliveries", "Chat broadcasts written to socket sessions", s -> s.deliveries, false);
+    tcpSum("chat_broadcast_writes", "Batches of chat broadcasts written to socket sessions, one per session per batch:"
+        + " chat_deliveries / chat_broadcast_writes is the number of chats per write", s -> s.broadcastWrites, false);
     tcpSum("chat_slow_consumers_dropped", "Connections cut off because their unsent output passed tcp.maxPendingBytes",
         s -> s.slowConsumersDropped, false);
     chatsTcp = Counter.builder("chat_chats_accepted").description("Chats accepted and broadcast")

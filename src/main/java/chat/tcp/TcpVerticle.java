@@ -11,10 +11,12 @@ import chat.protocol.Replies;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.PooledByteBufAllocator;
 import io.vertx.core.Future;
+import io.vertx.core.Handler;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.eventbus.Message;
+import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.internal.buffer.BufferInternal;
 import io.vertx.core.internal.net.NetSocketInternal;
 import io.vertx.core.json.JsonObject;
@@ -26,6 +28,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 
 /**
@@ -41,9 +44,13 @@ import java.util.function.LongSupplier;
  */
 public final class TcpVerticle extends VerticleBase {
 
-  /** @param tls the certificate for a TLS listener, null for plain text */
+  /**
+   * @param tls the certificate for a TLS listener, null for plain text
+   * @param broadcastHoldPercent after a batch of broadcasts took d to write, the next batch is
+   *     written no sooner than d x percent / 100 later (tcp.broadcastHoldPercent)
+   */
   public record Settings(String host, int port, int maxFrameBytes, int maxPendingBytes, Tls tls,
-      int shutdownGraceSeconds) {
+      int shutdownGraceSeconds, int broadcastHoldPercent) {
   }
 
   /** How long a refused connection's last line may take to leave before it is cut off anyway. */
@@ -65,12 +72,15 @@ public final class TcpVerticle extends VerticleBase {
   private long nextConnectionId;
   /** Broadcast lines accepted during the current event-loop turn, not yet written. */
   private final ArrayList<Buffer> batch = new ArrayList<>();
-  private final io.vertx.core.Handler<Void> flushBatch = v -> flushBatch();
+  private final Handler<Void> flushBatch = v -> flushBatch();
+  private final Runnable heldFlush = () -> context.runOnContext(flushBatch);
+  private final BroadcastPacer pacer;
   private NetServer server;
 
   public TcpVerticle(Settings settings, ChatService chats, SessionRegistry sessions, ServerMetrics metrics,
       LongSupplier clock, ConnectionCap cap) {
     this.settings = settings;
+    this.pacer = new BroadcastPacer(settings.broadcastHoldPercent());
     this.cap = cap;
     this.metrics = metrics;
     this.stats = metrics.newTcpStats();
@@ -105,7 +115,7 @@ public final class TcpVerticle extends VerticleBase {
    */
   @Override
   public Future<?> stop() {
-    return server.shutdown(settings.shutdownGraceSeconds(), java.util.concurrent.TimeUnit.SECONDS);
+    return server.shutdown(settings.shutdownGraceSeconds(), TimeUnit.SECONDS);
   }
 
   public int actualPort() {
@@ -187,12 +197,18 @@ public final class TcpVerticle extends VerticleBase {
   /**
    * Every session receives every broadcast, so the broadcasts that arrive during one turn of the
    * event loop are written to each socket together, as one buffer: one write (one syscall) per
-   * socket per turn instead of one per message. Under load the batches grow by themselves; at low
-   * load a batch is one message, written at the end of the turn it arrived in. Order is kept.
+   * socket per batch instead of one per message. Order is kept. Under load the batches grow by
+   * themselves, and {@link BroadcastPacer} holds the next one back for a fraction of what the last
+   * one took, so that they grow further; an idle server writes at the end of the turn.
    */
   private void broadcast(Buffer line) {
     if (batch.isEmpty()) {
-      context.runOnContext(flushBatch);
+      long wait = pacer.waitNanos(System.nanoTime());
+      if (wait <= 0) {
+        context.runOnContext(flushBatch);
+      } else {
+        ((ContextInternal) context).nettyEventLoop().schedule(heldFlush, wait, TimeUnit.NANOSECONDS);
+      }
     }
     batch.add(line);
   }
@@ -210,6 +226,8 @@ public final class TcpVerticle extends VerticleBase {
     }
     batch.clear();
     stats.deliveries += (long) lines * holderCount;
+    stats.broadcastWrites += holderCount;
+    long start = System.nanoTime();
     try {
       // backwards, so a holder leaving the array during the loop never makes us skip another
       for (int i = holderCount - 1; i >= 0; i--) {
@@ -218,6 +236,7 @@ public final class TcpVerticle extends VerticleBase {
     } finally {
       out.release();
     }
+    pacer.written(start, System.nanoTime());
   }
 
   private void command(Message<JsonObject> m) {
