@@ -22,6 +22,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class DockerfileTest {
 
+  /** The server's JVM flags for many idle sessions per megabyte: in the README's run command and the image. */
+  static final String README_JVM_FLAGS = "-XX:+UseSerialGC -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20";
+
   record Instruction(String keyword, String args) {
   }
 
@@ -114,6 +117,10 @@ class DockerfileTest {
     String workdir = only(stage, "WORKDIR");
     assertEquals("[\"" + workdir + "\"]", only(stage, "VOLUME"));
     assertTrue(only(stage, "ENV").contains("-XX:MaxRAMPercentage"), "container-aware heap sizing");
+    // the flags the README's run command gives, measured in its Performance section
+    assertTrue(only(stage, "ENV").contains(README_JVM_FLAGS), "JAVA_OPTS has " + README_JVM_FLAGS);
+    assertTrue(Files.readString(Path.of("README.md")).contains("java " + README_JVM_FLAGS + " -jar target/chat-server.jar"),
+        "the README's run command has " + README_JVM_FLAGS);
   }
 
   @Test

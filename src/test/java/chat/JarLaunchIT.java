@@ -54,7 +54,7 @@ class JarLaunchIT {
         .redirectErrorStream(true);
     pb.environment().put("JAVA", java);
     pb.environment().put("JAR", jar.toString());
-    pb.environment().put("JAVA_OPTS", "-XX:MaxRAMPercentage=75");
+    pb.environment().put("JAVA_OPTS", dockerfileJavaOpts());
     pb.environment().put("CHAT_HTTP_PORT", "0");
     pb.environment().put("CHAT_TCP_PORT", "0");
     pb.environment().put("CHAT_AUTH_HASHCOST", "low");
@@ -89,6 +89,13 @@ class JarLaunchIT {
     Process check = pb.start();
     assertTrue(check.waitFor(30, TimeUnit.SECONDS), "healthcheck finished");
     return check.exitValue();
+  }
+
+  /** The image's JAVA_OPTS, as its ENV line sets them. */
+  private static String dockerfileJavaOpts() throws IOException {
+    Matcher m = Pattern.compile("(?m)^ENV JAVA_OPTS=\"([^\"]*)\"").matcher(Files.readString(Path.of("Dockerfile")));
+    assertTrue(m.find(), "the Dockerfile sets JAVA_OPTS");
+    return m.group(1);
   }
 
   private static Matcher waitForListening(BufferedReader out) throws IOException {
