@@ -9,7 +9,7 @@
 # Environment: FANOUT (path of the built referee, default /tmp/fanout/fanout: build it with
 # `gcc -O2 -o /tmp/fanout/fanout ../shared/tools/fanout/fanout.c`), JAR (default target/chat-server.jar),
 # JAVA_OPTS (server JVM flags, default the README's), SERVER_ENV (more CHAT_* settings for the chat
-# server, e.g. "CHAT_TCP_BROADCASTHOLDPERCENT=0"), REDIS=0 to skip Redis, OUT (folder for the raw
+# server, e.g. "CHAT_METRICS_ENABLED=false"), REDIS=0 to skip Redis, OUT (folder for the raw
 # reports, default /tmp/side-by-side). The chat server runs with the low hashing cost and the
 # abuse limits off: neither scenario is about them.
 set -euo pipefail

@@ -221,7 +221,7 @@ public final class ChatServer {
       ServerMetrics metrics, LongSupplier clock) {
     int instances = config.tcpInstances > 0 ? config.tcpInstances : config.availableEventLoops();
     TcpVerticle.Settings settings = new TcpVerticle.Settings(config.host, port, config.tcpMaxFrameBytes,
-        config.tcpMaxPendingBytes, tls, config.shutdownGraceSeconds, config.tcpBroadcastHoldPercent);
+        config.tcpMaxPendingBytes, tls, config.shutdownGraceSeconds);
     List<TcpVerticle> started = new CopyOnWriteArrayList<>();
     return deploy(() -> {
       TcpVerticle v = new TcpVerticle(settings, chats, sessions, metrics, clock, tcpConnections);

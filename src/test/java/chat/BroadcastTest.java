@@ -56,8 +56,10 @@ class BroadcastTest {
     for (AutoCloseable c : closeables) {
       c.close();
     }
+    closeables.clear();
     if (server != null) {
       server.close();
+      server = null;
     }
   }
 
@@ -367,6 +369,57 @@ class BroadcastTest {
     assertEquals(2.0 * n, deliveries);
     // the burst is read in a few turns of the event loop; one write per session per turn, not per chat
     assertTrue(writes >= 2 && writes <= 2 * n / 10.0, writes + " writes for " + deliveries + " deliveries");
+  }
+
+  @Test
+  @DisplayName("300 sessions, 3 authors, sessions leaving and joining mid-stream: every session gets each chat once, in order")
+  void manySessionsComingAndGoingGetEachChatOnceInOrder() {
+    // more holders than one step of a broadcast pass writes: passes span several event-loop turns
+    server(new JsonObject().put("limits.enabled", false).put("tcp.instances", 1));
+    int sessions = 300;
+    int perAuthor = 60;
+    List<String> tokens = new ArrayList<>();
+    List<LineClient> authors = List.of(online("author0", tokens), online("author1", tokens), online("author2", tokens));
+    List<LineClient> stayers = new ArrayList<>();
+    List<LineClient> leavers = new ArrayList<>();
+    for (int i = 0; i < sessions; i++) {
+      (i % 6 == 0 ? leavers : stayers).add(online("s" + i, tokens));
+    }
+    List<LineClient> joiners = new ArrayList<>();
+    for (int round = 0; round < perAuthor; round++) {
+      for (int a = 0; a < authors.size(); a++) {
+        authors.get(a).send(chatJson(tokens.get(a), "a" + a + " n" + round));
+      }
+      if (round == perAuthor / 2) {
+        leavers.forEach(LineClient::close);
+        for (int j = 0; j < 10; j++) {
+          joiners.add(online("j" + j, tokens));
+        }
+      }
+    }
+    for (LineClient c : stayers) {
+      int[] next = new int[authors.size()];
+      for (int k = 0; k < authors.size() * perAuthor; k++) {
+        JsonObject b = new JsonObject(lineSkippingPings(c));
+        int a = Integer.parseInt(b.getString("user").substring("author".length()));
+        assertEquals("a" + a + " n" + next[a], b.getString("message"), "order or duplicate at a stayer");
+        next[a]++;
+      }
+    }
+    for (LineClient c : stayers.subList(0, 5)) {
+      c.expectSilence(100); // nothing twice, after the last either
+    }
+    for (LineClient c : joiners) {
+      // a joiner gets, of each author, everything from some chat on, once and in order
+      int[] next = {-1, -1, -1};
+      for (int k = 0; next[0] < perAuthor - 1 || next[1] < perAuthor - 1 || next[2] < perAuthor - 1; k++) {
+        JsonObject b = new JsonObject(lineSkippingPings(c));
+        int a = Integer.parseInt(b.getString("user").substring("author".length()));
+        int n = Integer.parseInt(b.getString("message").substring(b.getString("message").indexOf('n') + 1));
+        assertTrue(next[a] < 0 || n == next[a] + 1, "a joiner got n" + n + " of author" + a + " after n" + next[a]);
+        next[a] = n;
+      }
+    }
   }
 
   @Test

@@ -27,7 +27,6 @@ public final class ChatConfig {
   public final int tcpInstances;
   public final int tcpMaxFrameBytes;
   public final int tcpMaxPendingBytes;
-  public final int tcpBroadcastHoldPercent;
   public final String dbUrl;
   public final String dbUser;
   public final String dbPassword;
@@ -80,7 +79,6 @@ public final class ChatConfig {
     tcpInstances = integer("tcp.instances", 0, 1024);
     tcpMaxFrameBytes = integer("tcp.maxFrameBytes", 64, Integer.MAX_VALUE);
     tcpMaxPendingBytes = integer("tcp.maxPendingBytes", 1024, Integer.MAX_VALUE);
-    tcpBroadcastHoldPercent = integer("tcp.broadcastHoldPercent", 0, 100);
     dbUrl = string("db.url");
     if (Dialect.of(dbUrl) == null) {
       throw new ConfigException("configuration key 'db.url' must start with " + Dialect.supportedPrefixes() + ", got '"

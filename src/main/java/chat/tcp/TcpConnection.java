@@ -10,6 +10,10 @@ import chat.protocol.Reply;
 import chat.protocol.WireJson;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelOutboundBuffer;
+import io.netty.channel.unix.UnixChannel;
+import io.netty.channel.unix.IovArray;
+import io.netty.channel.unix.Socket;
 import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.eventbus.DeliveryOptions;
@@ -19,8 +23,10 @@ import io.vertx.core.net.NetSocket;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.ArrayDeque;
+import java.util.List;
 
 /**
  * One TCP client: frames its bytes, handles each message in order (§4.2-§4.6) and holds its
@@ -47,6 +53,8 @@ final class TcpConnection implements JsonFramer.Sink {
   final NetSocket socket;
   /** Vert.x's handler context of the socket; over TLS the SslHandler sits before it, so writes here are encrypted. */
   private final ChannelHandlerContext ctx;
+  /** The kernel socket of a plain connection on the epoll transport, for {@link #deliver}; else null. */
+  private final Socket rawSocket;
   private final TcpVerticle verticle;
   private final JsonFramer framer;
 
@@ -54,6 +62,8 @@ final class TcpConnection implements JsonFramer.Sink {
   String user;
   /** Position in the verticle's list of session holders, -1 when not in it. */
   int sessionIndex = -1;
+  /** Sequence number of the first broadcast batch this session holder has not been written yet. */
+  long nextSeq;
   long lastFrameMillis;
   private boolean closed;
   /** The client sent FIN: finish what it sent, then close. */
@@ -65,10 +75,11 @@ final class TcpConnection implements JsonFramer.Sink {
   private boolean busy;
   private ArrayDeque<Object> waiting;
 
-  TcpConnection(TcpVerticle verticle, NetSocket socket, long id, int maxFrameBytes, long now) {
+  TcpConnection(TcpVerticle verticle, NetSocket socket, long id, int maxFrameBytes, long now, boolean tls) {
     this.verticle = verticle;
     this.socket = socket;
     this.ctx = ((NetSocketInternal) socket).channelHandlerContext();
+    this.rawSocket = !tls && ctx.channel() instanceof UnixChannel unix && unix.fd() instanceof Socket s ? s : null;
     this.id = id;
     this.lastFrameMillis = now;
     this.framer = new JsonFramer(maxFrameBytes, this);
@@ -276,14 +287,60 @@ final class TcpConnection implements JsonFramer.Sink {
   }
 
   /**
-   * Writes a batch of broadcast lines. {@code lines} is shared by every receiver: each gets its
-   * own retained view of the same bytes, so nothing is copied per receiver, and the write goes
-   * straight into Netty: a NetSocket write costs a promise, a queued task and a slice per call.
+   * Writes the broadcast batches {@code log[from..]} (direct buffers shared by every holder) in one
+   * go: the holder's part of a pass of {@link Broadcaster}.
+   *
+   * <p>Usually nothing is waiting to be written to the connection, and then the bytes go straight
+   * to the kernel with one send(2), or one writev(2) for several batches: no Netty write, promise,
+   * outbound entry or view of a buffer per holder, which is most of what a broadcast costs us
+   * besides the kernel's own work. When output is pending (a reply not yet flushed, a holder
+   * behind), or the kernel takes only part, the rest goes through Netty behind what is queued, as
+   * retained views: order is kept either way, and unsent bytes count against tcp.maxPendingBytes
+   * as before. Over TLS everything goes through Netty, whose pipeline encrypts it.
    */
-  void deliver(ByteBuf lines) {
-    if (stillWritable()) {
-      ctx.writeAndFlush(lines.retainedDuplicate(), ctx.voidPromise());
+  void deliver(List<ByteBuf> log, int from, IovArray iov) {
+    if (!stillWritable()) {
+      return;
     }
+    int to = log.size();
+    int done = from;   // batches entirely written
+    int partly = 0;    // bytes of log[done] written
+    // isOpen: Netty marks the descriptor closed before closing it, and our close handler may run
+    // later in the turn: a closed descriptor's number may already belong to a new connection
+    if (rawSocket != null && rawSocket.isOpen()) {
+      ChannelOutboundBuffer pending = ctx.channel().unsafe().outboundBuffer();
+      if (pending != null && pending.totalPendingWriteBytes() == 0) {
+        long sent;
+        try {
+          if (to - from == 1) {
+            ByteBuf b = log.get(from);
+            sent = rawSocket.sendAddress(b.memoryAddress(), b.readerIndex(), b.writerIndex());
+          } else {
+            iov.clear();
+            for (int i = from; i < to && iov.add(log.get(i), log.get(i).readerIndex(), log.get(i).readableBytes()); i++) {
+              // adds as many as one writev takes; the rest goes through Netty below
+            }
+            sent = rawSocket.writevAddresses(iov.memoryAddress(0), iov.count());
+          }
+        } catch (IOException e) {
+          sent = 0; // the connection failed: Netty's write below meets the same error and closes it
+        }
+        while (done < to && sent >= log.get(done).readableBytes()) {
+          sent -= log.get(done).readableBytes();
+          done++;
+        }
+        if (done == to) {
+          return;
+        }
+        partly = (int) sent;
+      }
+    }
+    for (int i = done; i < to; i++) {
+      ByteBuf b = log.get(i);
+      int skip = i == done ? partly : 0;
+      ctx.write(b.retainedSlice(b.readerIndex() + skip, b.readableBytes() - skip), ctx.voidPromise());
+    }
+    ctx.flush();
   }
 
   /** False when closed, or when the unsent output passed tcp.maxPendingBytes: the receiver is then cut off. */

@@ -8,16 +8,11 @@ import chat.net.Tls;
 import chat.protocol.Addresses;
 import chat.protocol.OwnerCommands;
 import chat.protocol.Replies;
-import io.netty.buffer.ByteBuf;
-import io.netty.buffer.PooledByteBufAllocator;
 import io.vertx.core.Future;
-import io.vertx.core.Handler;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.eventbus.Message;
-import io.vertx.core.internal.ContextInternal;
-import io.vertx.core.internal.buffer.BufferInternal;
 import io.vertx.core.internal.net.NetSocketInternal;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.NetServer;
@@ -44,13 +39,9 @@ import java.util.function.LongSupplier;
  */
 public final class TcpVerticle extends VerticleBase {
 
-  /**
-   * @param tls the certificate for a TLS listener, null for plain text
-   * @param broadcastHoldPercent after a batch of broadcasts took d to write, the next batch is
-   *     written no sooner than d x percent / 100 later (tcp.broadcastHoldPercent)
-   */
+  /** @param tls the certificate for a TLS listener, null for plain text */
   public record Settings(String host, int port, int maxFrameBytes, int maxPendingBytes, Tls tls,
-      int shutdownGraceSeconds, int broadcastHoldPercent) {
+      int shutdownGraceSeconds) {
   }
 
   /** How long a refused connection's last line may take to leave before it is cut off anyway. */
@@ -66,21 +57,14 @@ public final class TcpVerticle extends VerticleBase {
   private final ConnectionCap cap;
 
   private final Map<Long, TcpConnection> connections = new HashMap<>();
-  /** Connections holding a session: an array with swap-remove, so the broadcast loop allocates nothing. */
-  private TcpConnection[] holders = new TcpConnection[64];
-  private int holderCount;
   private long nextConnectionId;
-  /** Broadcast lines accepted during the current event-loop turn, not yet written. */
-  private final ArrayList<Buffer> batch = new ArrayList<>();
-  private final Handler<Void> flushBatch = v -> flushBatch();
-  private final Runnable heldFlush = () -> context.runOnContext(flushBatch);
-  private final BroadcastPacer pacer;
+  /** Writes the broadcasts to this verticle's session holders; made in start(), on the verticle's context. */
+  private Broadcaster broadcaster;
   private NetServer server;
 
   public TcpVerticle(Settings settings, ChatService chats, SessionRegistry sessions, ServerMetrics metrics,
       LongSupplier clock, ConnectionCap cap) {
     this.settings = settings;
-    this.pacer = new BroadcastPacer(settings.broadcastHoldPercent());
     this.cap = cap;
     this.metrics = metrics;
     this.stats = metrics.newTcpStats();
@@ -98,11 +82,12 @@ public final class TcpVerticle extends VerticleBase {
     if (settings.tls() != null) {
       settings.tls().applyTo(options);
     }
+    broadcaster = new Broadcaster(context, stats);
     server = vertx.createNetServer(options);
     server.connectHandler(this::accept);
     metrics.watchEventLoop(vertx);
     return Future.all(
-            vertx.eventBus().<Buffer>consumer(Addresses.BROADCAST, m -> broadcast(m.body())).completion(),
+            vertx.eventBus().<Buffer>consumer(Addresses.BROADCAST, m -> broadcaster.publish(m.body())).completion(),
             vertx.eventBus().<JsonObject>consumer(ownerAddress, this::command).completion(),
             vertx.eventBus().<Long>consumer(Addresses.SWEEP_UNAUTHENTICATED, m -> sweepUnauthenticated(m.body()))
                 .completion())
@@ -115,7 +100,7 @@ public final class TcpVerticle extends VerticleBase {
    */
   @Override
   public Future<?> stop() {
-    return server.shutdown(settings.shutdownGraceSeconds(), TimeUnit.SECONDS);
+    return server.shutdown(settings.shutdownGraceSeconds(), TimeUnit.SECONDS).onComplete(r -> broadcaster.close());
   }
 
   public int actualPort() {
@@ -139,7 +124,7 @@ public final class TcpVerticle extends VerticleBase {
     EventLoopWrites.install(socket);
     socket.setWriteQueueMaxSize(settings.maxPendingBytes());
     long id = ++nextConnectionId;
-    TcpConnection c = new TcpConnection(this, socket, id, settings.maxFrameBytes(), now());
+    TcpConnection c = new TcpConnection(this, socket, id, settings.maxFrameBytes(), now(), settings.tls() != null);
     connections.put(id, c);
     stats.connections = connections.size();
     c.start();
@@ -167,15 +152,8 @@ public final class TcpVerticle extends VerticleBase {
   }
 
   void holdsSession(TcpConnection c) {
-    if (c.sessionIndex >= 0) {
-      return;
-    }
-    if (holderCount == holders.length) {
-      holders = java.util.Arrays.copyOf(holders, holders.length * 2);
-    }
-    c.sessionIndex = holderCount;
-    holders[holderCount++] = c;
-    stats.sessions = holderCount;
+    broadcaster.add(c);
+    stats.sessions = broadcaster.holders();
   }
 
   /** The connection closed: called exactly once for each accepted connection. */
@@ -183,60 +161,10 @@ public final class TcpVerticle extends VerticleBase {
     cap.release();
     connections.remove(c.id);
     stats.connections = connections.size();
-    int i = c.sessionIndex;
-    if (i >= 0) {
-      TcpConnection last = holders[--holderCount];
-      holders[i] = last;
-      last.sessionIndex = i;
-      holders[holderCount] = null;
-      c.sessionIndex = -1;
-      stats.sessions = holderCount;
+    if (c.sessionIndex >= 0) {
+      broadcaster.remove(c);
+      stats.sessions = broadcaster.holders();
     }
-  }
-
-  /**
-   * Every session receives every broadcast, so the broadcasts that arrive during one turn of the
-   * event loop are written to each socket together, as one buffer: one write (one syscall) per
-   * socket per batch instead of one per message. Order is kept. Under load the batches grow by
-   * themselves, and {@link BroadcastPacer} holds the next one back for a fraction of what the last
-   * one took, so that they grow further; an idle server writes at the end of the turn.
-   */
-  private void broadcast(Buffer line) {
-    if (batch.isEmpty()) {
-      long wait = pacer.waitNanos(System.nanoTime());
-      if (wait <= 0) {
-        context.runOnContext(flushBatch);
-      } else {
-        ((ContextInternal) context).nettyEventLoop().schedule(heldFlush, wait, TimeUnit.NANOSECONDS);
-      }
-    }
-    batch.add(line);
-  }
-
-  private void flushBatch() {
-    int lines = batch.size();
-    int bytes = 0;
-    for (int i = 0; i < lines; i++) {
-      bytes += batch.get(i).length();
-    }
-    // one direct buffer shared by all receivers: the kernel copies from it, no heap-to-direct copy per socket
-    ByteBuf out = PooledByteBufAllocator.DEFAULT.directBuffer(bytes, bytes);
-    for (int i = 0; i < lines; i++) {
-      out.writeBytes(((BufferInternal) batch.get(i)).getByteBuf());
-    }
-    batch.clear();
-    stats.deliveries += (long) lines * holderCount;
-    stats.broadcastWrites += holderCount;
-    long start = System.nanoTime();
-    try {
-      // backwards, so a holder leaving the array during the loop never makes us skip another
-      for (int i = holderCount - 1; i >= 0; i--) {
-        holders[i].deliver(out);
-      }
-    } finally {
-      out.release();
-    }
-    pacer.written(start, System.nanoTime());
   }
 
   private void command(Message<JsonObject> m) {
