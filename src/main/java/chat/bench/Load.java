@@ -163,7 +163,7 @@ public final class Load {
           case "resume" -> integer(k, 0, 100_000);
           case "senders" -> integer(k, 1, 0xffff);
           case "window" -> integer(k, 1, 1_000_000);
-          case "payload" -> integer(k, LoadEngine.MARKER_LEN, 4000);
+          case "payload" -> integer(k, Marker.LENGTH, 4000);
           case "src-ips" -> integer(k, 1, 254);
           case "setup-conc" -> integer(k, 1, 100_000);
           case "server-cpu" -> integer(k, 0, 4095);

@@ -18,12 +18,9 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.core.transport.Transport;
 
 import java.io.PrintStream;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
-import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -40,21 +37,16 @@ import java.util.concurrent.TimeUnit;
  * reach it through {@link #call}.
  *
  * <p>Receiving is the hot path (millions of broadcasts a second): each read is copied into one
- * reused array and scanned as bytes. A broadcast is recognised by its fixed start, the marker at
- * the start of its message gives sender, sequence number and send time, and the end of the line
- * is found by arithmetic (the rest of the line has a known length) rather than by scanning. No
- * broadcast is ever parsed as JSON, nothing is allocated per delivery. Replies (login, chat
- * acknowledgements, heartbeats) take the slow path and are parsed.
- *
- * <p>The marker: {@code @@L} + 16 hex digits of System.nanoTime at sending + 4 hex digits of the
- * sender id + 8 hex digits of the sender's sequence number, padded with {@code x} to the payload.
+ * reused array and scanned as bytes. A broadcast is recognised by its fixed start, the
+ * {@link Marker} at the start of its message gives sender, sequence number and send time, and the
+ * end of the line is found by arithmetic (the rest of the line has a known length) rather than by
+ * scanning. No broadcast is ever parsed as JSON, nothing is allocated per delivery. Replies
+ * (login, chat acknowledgements, heartbeats) take the slow path and are parsed.
  */
 final class LoadEngine implements AutoCloseable {
 
   enum Step { CONNECT, REGISTER, LOGIN, RESUME }
 
-  static final int MARKER_LEN = 31;
-  private static final byte[] HEX_DIGITS = "0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] CHAT_OK = ascii("{\"type\":\"chat\",\"status\":\"success\"}");
   private static final byte[] HEARTBEAT_OK = ascii("{\"type\":\"heartbeat\",\"status\":\"success\"}");
   /** PROTOCOL.md §4.5: a broadcast starts {"type":"chat","user":" (23 bytes) */
@@ -661,30 +653,31 @@ final class LoadEngine implements AutoCloseable {
 
     @Override
     int take(byte[] b, int s, int end, long now) {
-      if (end - s > BROADCAST_HEAD + 13 + MARKER_LEN && b[s + 16] == 'u' && b[s + 9] == 'c' && b[s + 22] == '"') {
+      if (end - s > BROADCAST_HEAD + 13 + Marker.LENGTH && b[s + 16] == 'u' && b[s + 9] == 'c' && b[s + 22] == '"') {
         int q = s + BROADCAST_HEAD;
         int limit = Math.min(end, q + 64);
         while (q < limit && b[q] != '"') {
           q++; // the end of the author's name (names hold no quote)
         }
         int m = q + 13; // past ","message":"
-        if (m + MARKER_LEN <= end && b[m] == '@' && b[m + 1] == '@' && b[m + 2] == 'L') {
+        if (m + Marker.LENGTH <= end && b[m] == '@' && b[m + 1] == '@' && b[m + 2] == 'L') {
           // the marker's 28 hex digits, 8 at a time: send time (2 words), sender id + top half of seq, seq
-          long t1 = word(b, m + 3);
-          long t2 = word(b, m + 11);
-          long idSeq = word(b, m + 19);
-          long seq = word(b, m + 23);
-          int sender = (int) (unhex(idSeq) >>> 16);
-          if ((hexDigits(t1) & hexDigits(t2) & hexDigits(idSeq) & hexDigits(seq)) == HIGH_BITS && sender < logs.length) {
+          long t1 = Marker.word(b, m + Marker.TIME);
+          long t2 = Marker.word(b, m + Marker.TIME + 8);
+          long idSeq = Marker.word(b, m + Marker.SENDER);
+          long seq = Marker.word(b, m + Marker.SEQ);
+          int sender = (int) (Marker.unhex(idSeq) >>> 16);
+          long hex = Marker.hexDigits(t1) & Marker.hexDigits(t2) & Marker.hexDigits(idSeq) & Marker.hexDigits(seq);
+          if (hex == Marker.ALL_HEX && sender < logs.length) {
             MessageLog log = logs[sender];
             int nl = log.lineRest < 0 ? -1 : m + log.lineRest;
             if (nl < 0 || nl >= end || b[nl] != '\n' || b[nl - 1] != '}') {
-              nl = indexOf(b, m + MARKER_LEN, end, (byte) '\n'); // not the usual shape: look for the end
+              nl = indexOf(b, m + Marker.LENGTH, end, (byte) '\n'); // not the usual shape: look for the end
               if (nl < 0) {
                 return -1;
               }
             }
-            delivery(this, log, (int) unhex(seq), unhex(t1) << 32 | unhex(t2), now);
+            delivery(this, log, (int) Marker.unhex(seq), Marker.unhex(t1) << 32 | Marker.unhex(t2), now);
             return nl + 1;
           }
         }
@@ -782,7 +775,8 @@ final class LoadEngine implements AutoCloseable {
 
     @Override
     void prepareChat() {
-      String text = new JsonObject().put("type", "chat").put("token", token).put("message", placeholder(payload)).encode() + "\n";
+      String text = new JsonObject().put("type", "chat").put("token", token).put("message", Marker.placeholder(payload))
+          .encode() + "\n";
       chat = text.getBytes(StandardCharsets.UTF_8);
       marker = text.indexOf("@@L");
       log.lineRest = payload + TAIL_WITHOUT_AVATAR + JsonObject.of("a", avatar).encode().length() - 8;
@@ -794,7 +788,7 @@ final class LoadEngine implements AutoCloseable {
         return;
       }
       int seq = log.add(now);
-      mark(chat, marker, now, log.id, seq);
+      Marker.write(chat, marker, now, log.id, seq);
       ByteBuf buf = ch.alloc().ioBuffer(chat.length).writeBytes(chat);
       if (flush) {
         ch.writeAndFlush(buf, ch.voidPromise());
@@ -856,7 +850,7 @@ final class LoadEngine implements AutoCloseable {
 
     @Override
     void prepareChat() {
-      String body = new JsonObject().put("message", placeholder(payload)).encode();
+      String body = new JsonObject().put("message", Marker.placeholder(payload)).encode();
       String text = "POST /api/chat HTTP/1.1\r\nHost: " + http.getAddress().getHostAddress() + ":" + http.getPort()
           + "\r\nAuthorization: " + user.token + "\r\nContent-Type: application/json\r\nContent-Length: "
           + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body;
@@ -871,7 +865,7 @@ final class LoadEngine implements AutoCloseable {
       if (sending && now < sendUntil && inFlight < 0 && !closing && ch.isActive()) {
         inFlight = log.add(now);
         requestStart = now;
-        mark(request, marker, now, log.id, inFlight);
+        Marker.write(request, marker, now, log.id, inFlight);
         ch.writeAndFlush(ch.alloc().ioBuffer(request.length).writeBytes(request), ch.voidPromise());
       }
     }
@@ -1107,49 +1101,6 @@ final class LoadEngine implements AutoCloseable {
   }
 
   // ---- bytes ----
-
-  static String placeholder(int payload) {
-    return "@@L" + "0".repeat(MARKER_LEN - 3) + "x".repeat(payload - MARKER_LEN);
-  }
-
-  static void mark(byte[] t, int at, long sentNanos, int sender, int seq) {
-    putHex(t, at + 3, sentNanos, 16);
-    putHex(t, at + 19, sender, 4);
-    putHex(t, at + 23, seq & 0xffffffffL, 8);
-  }
-
-  private static void putHex(byte[] t, int at, long v, int digits) {
-    for (int i = digits - 1; i >= 0; i--) {
-      t[at + i] = HEX_DIGITS[(int) (v & 15)];
-      v >>>= 4;
-    }
-  }
-
-  private static final VarHandle LONGS = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
-  private static final long HIGH_BITS = 0x8080808080808080L;
-
-  /** 8 bytes of b from {@code at}, the first in the lowest byte. */
-  static long word(byte[] b, int at) {
-    return (long) LONGS.get(b, at);
-  }
-
-  /**
-   * The top bit of each byte of x set where that byte is a lowercase hex digit (0-9, a-f): all 8
-   * at once (SWAR); adding 0x80 - bound to a byte below 0x80 sets its top bit iff it is >= bound.
-   */
-  static long hexDigits(long x) {
-    long digit = (x + 0x5050505050505050L) & ~(x + 0x4646464646464646L);
-    long letter = (x + 0x1f1f1f1f1f1f1f1fL) & ~(x + 0x1919191919191919L);
-    return (digit | letter) & ~x & HIGH_BITS;
-  }
-
-  /** The number that 8 hex digits (checked with {@link #hexDigits}) spell, the first byte the most significant. */
-  static long unhex(long x) {
-    x = (x & 0x0f0f0f0f0f0f0f0fL) + ((x & 0x4040404040404040L) >>> 6) * 9; // a-f: low 4 bits + 9
-    x = (x & 0x000f000f000f000fL) << 4 | (x & 0x0f000f000f000f00L) >>> 8;
-    x = (x & 0x000000ff000000ffL) << 8 | (x & 0x00ff000000ff0000L) >>> 16;
-    return (x & 0x000000000000ffffL) << 16 | (x & 0x0000ffff00000000L) >>> 32;
-  }
 
   private static long digits(byte[] b, int from, int to) {
     long v = 0;

@@ -89,7 +89,9 @@ final class LoadServer implements AutoCloseable {
     String flags = pid > 0 ? ProcessHandle.of(pid).flatMap(h -> h.info().arguments())
         .map(a -> Arrays.stream(a).filter(s -> s.startsWith("-X") || s.startsWith("-D")).collect(Collectors.joining(" ")))
         .orElse("unknown") : "unknown";
-    return new LoadServer(false, pid, tcpPort, httpPort, hashCost, false, flags, List.of(), -1, null, null, null);
+    // pinned: its affinity leaves out some of the machine's CPUs
+    boolean pinned = pid > 0 && !cpusAllowed(pid).isEmpty() && cpuList(cpusAllowed(pid)).cardinality() < onlineCpus();
+    return new LoadServer(false, pid, tcpPort, httpPort, hashCost, pinned, flags, List.of(), -1, null, null, null);
   }
 
   /**

@@ -128,21 +128,20 @@ class LoadTest {
   @Test
   @DisplayName("the marker in a chat's text decodes back to its send time, sender and sequence number; other bytes are refused")
   void marker() {
-    byte[] text = ("xx" + LoadEngine.placeholder(100)).getBytes(StandardCharsets.US_ASCII);
-    LoadEngine.mark(text, 2, 0x0123456789abcdefL, 0xbeef, 0x7654321);
+    byte[] text = ("xx" + Marker.placeholder(100)).getBytes(StandardCharsets.US_ASCII);
+    Marker.write(text, 2, 0x0123456789abcdefL, 0xbeef, 0x7654321);
     assertEquals(102, text.length);
     assertEquals("@@L0123456789abcdefbeef07654321xxx", new String(text, 2, 34, StandardCharsets.US_ASCII));
-    assertEquals(0x01234567L, LoadEngine.unhex(LoadEngine.word(text, 5)));
-    assertEquals(0x89abcdefL, LoadEngine.unhex(LoadEngine.word(text, 13)));
-    assertEquals(0xbeef0765L, LoadEngine.unhex(LoadEngine.word(text, 21)));
-    assertEquals(0x07654321L, LoadEngine.unhex(LoadEngine.word(text, 25)));
-    long allHex = 0x8080808080808080L;
+    assertEquals(0x01234567L, Marker.unhex(Marker.word(text, 5)));
+    assertEquals(0x89abcdefL, Marker.unhex(Marker.word(text, 13)));
+    assertEquals(0xbeef0765L, Marker.unhex(Marker.word(text, 21)));
+    assertEquals(0x07654321L, Marker.unhex(Marker.word(text, 25)));
     for (int c = 0; c < 256; c++) {
       boolean hex = c >= '0' && c <= '9' || c >= 'a' && c <= 'f';
       for (int at = 0; at < 8; at++) {
         byte[] digits = "0123abcd".getBytes(StandardCharsets.US_ASCII);
         digits[at] = (byte) c;
-        assertEquals(hex, LoadEngine.hexDigits(LoadEngine.word(digits, 0)) == allHex, "byte " + c + " at " + at);
+        assertEquals(hex, Marker.hexDigits(Marker.word(digits, 0)) == Marker.ALL_HEX, "byte " + c + " at " + at);
       }
     }
   }
