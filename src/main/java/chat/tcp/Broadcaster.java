@@ -148,6 +148,9 @@ final class Broadcaster {
       passStartSeq = headSeq;
       passPos = holderCount - 1;
     }
+    // counted here and published once per step: the stats fields are volatile, read by /metrics
+    long writes = 0;
+    long deliveries = 0;
     for (int n = 0; n < STEP_HOLDERS && passPos >= 0; n++) {
       if (passPos >= holderCount) {
         passPos = holderCount - 1; // holders left during the step; the ones above are done
@@ -159,11 +162,13 @@ final class Broadcaster {
       if (h.nextSeq < headSeq) {
         int from = (int) (h.nextSeq - logFirstSeq);
         h.nextSeq = headSeq;
-        stats.broadcastWrites++;
-        stats.deliveries += linesAppended - linesBefore.get(from);
+        writes++;
+        deliveries += linesAppended - linesBefore.get(from);
         h.deliver(log, from, iov);
       }
     }
+    stats.broadcastWrites += writes;
+    stats.deliveries += deliveries;
     if (passPos < 0) {
       releaseBefore(passStartSeq);
       if (headSeq == passStartSeq && open.isEmpty()) {

@@ -317,8 +317,11 @@ final class TcpConnection implements JsonFramer.Sink {
             sent = rawSocket.sendAddress(b.memoryAddress(), b.readerIndex(), b.writerIndex());
           } else {
             iov.clear();
-            for (int i = from; i < to && iov.add(log.get(i), log.get(i).readerIndex(), log.get(i).readableBytes()); i++) {
-              // adds as many as one writev takes; the rest goes through Netty below
+            for (int i = from; i < to; i++) {
+              ByteBuf b = log.get(i);
+              if (!iov.add(b, b.readerIndex(), b.readableBytes())) {
+                break; // more than one writev takes: the rest goes through Netty below
+              }
             }
             sent = rawSocket.writevAddresses(iov.memoryAddress(0), iov.count());
           }
