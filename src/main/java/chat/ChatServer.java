@@ -145,37 +145,49 @@ public final class ChatServer {
     ChatServer server = new ChatServer(vertx, users, hashing, metrics, config);
     HttpVerticle.Operations operations = new HttpVerticle.Operations(registry, Health.liveness(vertx),
         Health.readiness(vertx, users, config.healthTimeoutMillis));
-    TokenStore tokens = new LocalTokenStore(config.tokenTtlSeconds * 1000L, clock);
-    SessionRegistry sessions = new LocalSessionRegistry(clock);
     AbuseLimits limits = AbuseLimits.of(config, System::nanoTime);
-    ChatService chats = new ChatService(vertx.eventBus(), tokens, sessions, config.maxMessageLength,
-        limits.chatsPerUser, metrics, clock);
+    // clustered: tokens and sessions are cluster-wide (Hazelcast); else in this process's memory
+    Future<Shared> shared = vertx.isClustered()
+        ? chat.cluster.ClusterStores.open(vertx, config.tokenTtlSeconds * 1000L, clock)
+            .map(c -> new Shared(c.tokens(), c.sessions()))
+        : Future.succeededFuture(new Shared(new LocalTokenStore(config.tokenTtlSeconds * 1000L, clock),
+            new LocalSessionRegistry(clock)));
 
-    return vertx.<Void>executeBlocking(() -> {
+    return shared.compose(state -> vertx.<Void>executeBlocking(() -> {
           installDefaultAvatar(Path.of(config.avatarDir));
           return null;
+        }).map(state))
+        .compose(state -> {
+          TokenStore tokens = state.tokens();
+          SessionRegistry sessions = state.sessions();
+          ChatService chats = new ChatService(vertx.eventBus(), tokens, sessions, config.maxMessageLength,
+              limits.chatsPerUser, metrics, clock);
+          return users.prepare(pw -> hashing.executeBlocking(() -> hasher.hash(pw), false), PasswordHasher::isHash)
+            .compose(v -> server.deploy(() -> new AuthVerticle(users, hasher, hashing, tokens, sessions, config.avatarDir,
+                Math.min(config.tokenTtlSeconds * 1000L, 60_000L), limits, metrics), 1))
+            .compose(v -> config.tlsOnly ? Future.<Void>succeededFuture()
+                : server.deployTcp(config, sharedPort(config.tcpPort, RANDOM_TCP_PORT), null, chats, sessions, metrics, clock)
+                    .map(port -> server.tcpPort = port).<Void>mapEmpty())
+            .compose(v -> tls == null ? Future.<Void>succeededFuture()
+                : server.deployTcp(config, sharedPort(config.tlsTcpPort, RANDOM_TLS_TCP_PORT), tls, chats, sessions, metrics,
+                    clock).map(port -> server.tlsTcpPort = port).<Void>mapEmpty())
+            .compose(v -> config.tlsOnly ? Future.<Void>succeededFuture()
+                : server.deployHttp(config, sharedPort(config.httpPort, RANDOM_HTTP_PORT), null, chats, operations)
+                    .map(port -> server.httpPort = port).<Void>mapEmpty())
+            .compose(v -> tls == null ? Future.<Void>succeededFuture()
+                : server.deployHttp(config, sharedPort(config.tlsHttpPort, RANDOM_TLS_HTTP_PORT), tls, chats, operations)
+                    .map(port -> server.tlsHttpPort = port).<Void>mapEmpty())
+            .compose(v -> server.deploy(() -> new ReaperVerticle(sessions, config.reaperIdleSeconds * 1000L,
+                config.reaperIntervalSeconds * 1000L, clock), 1))
+            .compose(v -> server.deploy(() -> new AdminVerticle(AdminQueue.of(users), tokens, sessions,
+                config.adminPollMillis, clock), 1));
         })
-        .compose(v -> users.prepare(pw -> hashing.executeBlocking(() -> hasher.hash(pw), false), PasswordHasher::isHash))
-        .compose(v -> server.deploy(() -> new AuthVerticle(users, hasher, hashing, tokens, sessions, config.avatarDir,
-            Math.min(config.tokenTtlSeconds * 1000L, 60_000L), limits, metrics), 1))
-        .compose(v -> config.tlsOnly ? Future.<Void>succeededFuture()
-            : server.deployTcp(config, sharedPort(config.tcpPort, RANDOM_TCP_PORT), null, chats, sessions, metrics, clock)
-                .map(port -> server.tcpPort = port).<Void>mapEmpty())
-        .compose(v -> tls == null ? Future.<Void>succeededFuture()
-            : server.deployTcp(config, sharedPort(config.tlsTcpPort, RANDOM_TLS_TCP_PORT), tls, chats, sessions, metrics,
-                clock).map(port -> server.tlsTcpPort = port).<Void>mapEmpty())
-        .compose(v -> config.tlsOnly ? Future.<Void>succeededFuture()
-            : server.deployHttp(config, sharedPort(config.httpPort, RANDOM_HTTP_PORT), null, chats, operations)
-                .map(port -> server.httpPort = port).<Void>mapEmpty())
-        .compose(v -> tls == null ? Future.<Void>succeededFuture()
-            : server.deployHttp(config, sharedPort(config.tlsHttpPort, RANDOM_TLS_HTTP_PORT), tls, chats, operations)
-                .map(port -> server.tlsHttpPort = port).<Void>mapEmpty())
-        .compose(v -> server.deploy(() -> new ReaperVerticle(sessions, config.reaperIdleSeconds * 1000L,
-            config.reaperIntervalSeconds * 1000L, clock), 1))
-        .compose(v -> server.deploy(() -> new AdminVerticle(AdminQueue.of(users), tokens, sessions,
-            config.adminPollMillis, clock), 1))
         .map(server)
         .recover(err -> server.stop().transform(x -> Future.failedFuture(err)));
+  }
+
+  /** The state every verticle shares: tokens and sessions, local or cluster-wide. */
+  private record Shared(TokenStore tokens, SessionRegistry sessions) {
   }
 
   private static PasswordHasher.Params hashParams(ChatConfig config) {

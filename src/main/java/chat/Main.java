@@ -115,7 +115,18 @@ public final class Main {
           .addDisabledMetricsCategory(MetricsDomain.EVENT_BUS));
       builder.withMetrics(new MicrometerMetricsFactory(registry));
     }
-    Vertx vertx = builder.with(options).build();
+    Vertx vertx;
+    if (config.clusterEnabled) {
+      try {
+        vertx = chat.cluster.ClusterNode.start(builder, options, config).await(2, TimeUnit.MINUTES);
+      } catch (Exception e) {
+        log.error("Could not join the cluster: {}", e.toString());
+        System.exit(1);
+        return;
+      }
+    } else {
+      vertx = builder.with(options).build();
+    }
 
     // signals are handled from here on, so a stop asked for during startup is clean too
     AtomicReference<ChatServer> running = new AtomicReference<>();
@@ -155,9 +166,11 @@ public final class Main {
       server.stop();
       return;
     }
-    log.info("Chat server listening: {} (version {}, host {}, database {}, cluster off, "
+    log.info("Chat server listening: {} (version {}, host {}, database {}, cluster {}, "
             + "{} event loops, transport {}, metrics {}, started in {} ms)",
-        listeners(server), version(), config.host, config.safeDbUrl(), config.availableEventLoops(),
+        listeners(server), version(), config.host, config.safeDbUrl(),
+        config.clusterEnabled ? "on (node " + chat.cluster.ClusterNode.nodeId(vertx) + ", "
+            + chat.cluster.ClusterNode.members(vertx) + " member(s))" : "off", config.availableEventLoops(),
         vertx.isNativeTransportEnabled() ? "epoll" : "nio", config.metricsEnabled ? "on" : "off",
         (System.nanoTime() - started) / 1_000_000);
   }

@@ -65,8 +65,9 @@ public final class AuthVerticle extends VerticleBase {
     }));
     vertx.setPeriodic(AbuseLimits.PURGE_INTERVAL_MILLIS, id -> purgeLimits());
     return Future.all(
-        vertx.eventBus().<JsonObject>consumer(Addresses.REGISTER, this::register).completion(),
-        vertx.eventBus().<JsonObject>consumer(Addresses.LOGIN, this::login).completion());
+        // local: each node's listeners use their own node's auth verticle (its hashing pool, its limits)
+        vertx.eventBus().<JsonObject>localConsumer(Addresses.REGISTER, this::register).completion(),
+        vertx.eventBus().<JsonObject>localConsumer(Addresses.LOGIN, this::login).completion());
   }
 
   // ---- registration: username, then avatar, then password, then the database (§2) ----

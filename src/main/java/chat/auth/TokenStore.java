@@ -9,7 +9,7 @@ import io.vertx.core.Future;
 public interface TokenStore {
 
   /** Who a token belongs to, with the avatar URL that every chat of theirs carries. */
-  record Holder(String username, String avatarUrl) {
+  record Holder(String username, String avatarUrl) implements java.io.Serializable {
   }
 
   /** A new token for the user. */

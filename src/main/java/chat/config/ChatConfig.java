@@ -67,6 +67,21 @@ public final class ChatConfig {
   public final int tlsHttpPort;
   public final int tlsTcpPort;
   public final int shutdownGraceSeconds;
+  /** cluster.enabled: the clustered event bus and cluster-wide tokens and sessions (Hazelcast). */
+  public final boolean clusterEnabled;
+  /** cluster.name: nodes join only a cluster of the same name. */
+  public final String clusterName;
+  /** cluster.host: the address this node binds and gives the other nodes; "" = picked by Hazelcast. */
+  public final String clusterHost;
+  /** cluster.port: Hazelcast's member port. */
+  public final int clusterPort;
+  /** cluster.members: {@code host:port} of the members to join, comma-separated. */
+  public final java.util.List<String> clusterMembers;
+  public final boolean clusterMulticast;
+  /** cluster.eventBusPort: the port the clustered event bus listens on; 0 = a free port. */
+  public final int clusterEventBusPort;
+  /** cluster.failureSeconds: a member silent this long is dead, and its sessions are released. */
+  public final int clusterFailureSeconds;
 
   ChatConfig(Map<String, Object> values) {
     this.values = Collections.unmodifiableMap(values);
@@ -142,6 +157,21 @@ public final class ChatConfig {
       throw new ConfigException("configuration key 'tls.only' needs tls.enabled=true");
     }
     shutdownGraceSeconds = integer("shutdown.graceSeconds", 0, 60);
+    clusterEnabled = (Boolean) values.get("cluster.enabled");
+    clusterName = string("cluster.name");
+    clusterHost = ((String) values.get("cluster.host")).trim();
+    clusterPort = integer("cluster.port", 1, 65535);
+    clusterMembers = java.util.Arrays.stream(((String) values.get("cluster.members")).split(","))
+        .map(String::trim).filter(m -> !m.isEmpty()).toList();
+    for (String member : clusterMembers) {
+      if (!member.matches("[^:\\s]+(:\\d{1,5})?")) {
+        throw new ConfigException("configuration key 'cluster.members' must list host or host:port entries separated by"
+            + " commas, got '" + member + "'");
+      }
+    }
+    clusterMulticast = (Boolean) values.get("cluster.multicast");
+    clusterEventBusPort = integer("cluster.eventBusPort", 0, 65535);
+    clusterFailureSeconds = integer("cluster.failureSeconds", 2, 600);
   }
 
   /** The defaults with some keys replaced (flat keys, e.g. {@code "tcp.port"}); validated. For tests and tools. */

@@ -194,7 +194,7 @@ public final class HttpVerticle extends VerticleBase {
 
   /** The listener and the client's address travel as headers (metrics, per-address abuse limits). */
   private static DeliveryOptions authRequest(RoutingContext ctx) {
-    DeliveryOptions options = new DeliveryOptions().setSendTimeout(AUTH_TIMEOUT_MILLIS)
+    DeliveryOptions options = new DeliveryOptions().setSendTimeout(AUTH_TIMEOUT_MILLIS).setLocalOnly(true)
         .addHeader(Addresses.TRANSPORT_HEADER, "http");
     SocketAddress peer = ctx.request().remoteAddress();
     if (peer != null && peer.hostAddress() != null) {

@@ -6,6 +6,12 @@ public final class Addresses {
   private Addresses() {
   }
 
+  /*
+   * With cluster.enabled: REGISTER, LOGIN and SWEEP_UNAUTHENTICATED stay on their node (local
+   * consumers, local-only sends); BROADCAST reaches every node; the owner addresses are reached
+   * from any node.
+   */
+
   /** Request/reply: register a user. Body: the client's JSON object. Reply: {@code {"outcome"}}. */
   public static final String REGISTER = "chat.auth.register";
   /** Request/reply: password or token login. Reply: {@code {"outcome","token","username","avatar"}}. */

@@ -23,6 +23,13 @@ public final class OwnerCommands {
   /** Close the connection's session (an administrator's kick), if it is still the user's. */
   public static final String KICK = "kick";
 
+  /** Record activity on the connection's session (a heartbeat or chat that arrived on another node). */
+  public static final String TOUCH = "touch";
+
+  public static JsonObject touch(long connection, String username) {
+    return new JsonObject().put(OP, TOUCH).put(CONNECTION, connection).put(USER, username);
+  }
+
   public static JsonObject kick(long connection, String username) {
     return new JsonObject().put(OP, KICK).put(CONNECTION, connection).put(USER, username);
   }

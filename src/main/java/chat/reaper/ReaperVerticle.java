@@ -61,6 +61,7 @@ public final class ReaperVerticle extends VerticleBase {
       }
       asked = askedNow;
     });
-    vertx.eventBus().publish(Addresses.SWEEP_UNAUTHENTICATED, idleMillis);
+    // each node sweeps its own connections
+    vertx.eventBus().publish(Addresses.SWEEP_UNAUTHENTICATED, idleMillis, new io.vertx.core.eventbus.DeliveryOptions().setLocalOnly(true));
   }
 }

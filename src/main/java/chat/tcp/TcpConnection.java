@@ -254,7 +254,7 @@ final class TcpConnection implements JsonFramer.Sink {
    * Made per request, not kept: an idle session should hold as little as possible.
    */
   private DeliveryOptions authRequest() {
-    DeliveryOptions options = new DeliveryOptions().setSendTimeout(AUTH_TIMEOUT_MILLIS)
+    DeliveryOptions options = new DeliveryOptions().setSendTimeout(AUTH_TIMEOUT_MILLIS).setLocalOnly(true)
         .addHeader(Addresses.TRANSPORT_HEADER, "tcp");
     // Netty's own address, not NetSocket.remoteAddress(), which keeps a copy for the connection's life
     if (ctx.channel().remoteAddress() instanceof InetSocketAddress peer && peer.getAddress() != null) {

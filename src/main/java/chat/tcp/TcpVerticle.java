@@ -89,7 +89,7 @@ public final class TcpVerticle extends VerticleBase {
     return Future.all(
             vertx.eventBus().<Buffer>consumer(Addresses.BROADCAST, m -> broadcaster.publish(m.body())).completion(),
             vertx.eventBus().<JsonObject>consumer(ownerAddress, this::command).completion(),
-            vertx.eventBus().<Long>consumer(Addresses.SWEEP_UNAUTHENTICATED, m -> sweepUnauthenticated(m.body()))
+            vertx.eventBus().<Long>localConsumer(Addresses.SWEEP_UNAUTHENTICATED, m -> sweepUnauthenticated(m.body()))
                 .completion())
         .compose(v -> server.listen());
   }
@@ -183,6 +183,11 @@ public final class TcpVerticle extends VerticleBase {
       case OwnerCommands.KICK -> {
         if (c.user != null && c.user.equals(cmd.getString(OwnerCommands.USER))) {
           c.closeWith(Replies.KICKED);
+        }
+      }
+      case OwnerCommands.TOUCH -> {
+        if (c.user != null && c.user.equals(cmd.getString(OwnerCommands.USER))) {
+          sessions.touch(c.user);
         }
       }
       default -> {
