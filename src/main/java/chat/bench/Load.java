@@ -45,6 +45,10 @@ public final class Load {
         --server-env K=V        extra server environment, repeatable (e.g. CHAT_TCP_INSTANCES=1)
         --hash-cost low|production   CHAT_AUTH_HASHCOST (default low; storm: production)
         --attach --tcp-port P --http-port Q [--server-pid PID]   use a running server instead
+        --sender-tcp-port P2 [--sender-server-pid PID2]   fanout with --attach: the senders connect to
+                                another node of the same cluster (TCP port P2), the receivers to P;
+                                every chat still counts at all N + S sessions (the senders' own
+                                sessions on P2 receive it too); deliveries on each node are reported
         --host 127.0.0.1        the server's address (loopback only)
 
       Load (defaults depend on the scenario; durations as 500ms, 10s, 2m):
@@ -102,7 +106,8 @@ public final class Load {
       d.put("server-jvm", LoadServer.DEFAULT_JVM);
       String specific = switch (scenario) {
         case "hold" -> "sessions=1000 duration=20s";
-        case "fanout" -> "sessions=1000 senders=4 rate=0 window=4 warmup=2s duration=10s drain=5s";
+        case "fanout" -> "sessions=1000 senders=4 rate=0 window=4 warmup=2s duration=10s drain=5s sender-tcp-port= "
+            + "sender-server-pid=0";
         case "storm" -> "sessions=1000 senders=1 rate=100 window=4 warmup=2s duration=5s drain=5s storm=1000 resume=10000";
         default -> "receivers=10 connections=16 warmup=2s duration=10s drain=5s";
       };
@@ -199,9 +204,27 @@ public final class Load {
         integer("tcp-port", 1, 65535);
         integer("http-port", 1, 65535);
         integer("server-pid", 0, Integer.MAX_VALUE);
+        if (splitNodes()) {
+          integer("sender-tcp-port", 1, 65535);
+          integer("sender-server-pid", 0, Integer.MAX_VALUE);
+        } else if (values.containsKey("sender-server-pid") && !get("sender-server-pid").equals("0")) {
+          throw new IllegalArgumentException("--sender-server-pid goes with --sender-tcp-port");
+        }
       } else if (!get("tcp-port").isEmpty() || !get("http-port").isEmpty()) {
         throw new IllegalArgumentException("--tcp-port and --http-port go with --attach");
+      } else if (splitNodes() || values.containsKey("sender-server-pid") && !get("sender-server-pid").equals("0")) {
+        throw new IllegalArgumentException("--sender-tcp-port and --sender-server-pid go with --attach (two running nodes)");
       }
+    }
+
+    /** fanout --sender-tcp-port: senders on one node, receivers on another. */
+    boolean splitNodes() {
+      return values.containsKey("sender-tcp-port") && !get("sender-tcp-port").isEmpty();
+    }
+
+    /** The senders' node's pid with --sender-tcp-port, else 0. */
+    long senderPid() {
+      return splitNodes() ? integer("sender-server-pid") : 0;
     }
 
     String get(String k) {
@@ -362,7 +385,7 @@ public final class Load {
         LoadServer.onlineCpus(), System.getProperty("java.version"), System.getProperty("java.vm.name"), gen));
     StringBuilder settings = new StringBuilder();
     o.values.forEach((k, v) -> {
-      if (!k.startsWith("server-") && !k.endsWith("-port") && !k.equals("hash-cost")) {
+      if (!k.startsWith("server-") && !k.startsWith("sender-") && !k.endsWith("-port") && !k.equals("hash-cost")) {
         settings.append(k).append(' ').append(v).append(", ");
       }
     });
@@ -433,7 +456,11 @@ public final class Load {
   private void fanout() {
     int n = o.integer("sessions");
     int s = o.integer("senders");
-    List<Session> sessions = engine.sessions(o.get("prefix"), 0, n + s, true);
+    boolean split = o.splitNodes();
+    // with --sender-tcp-port the senders log in on the other node: their sessions live there
+    List<Session> sessions = new ArrayList<>(engine.sessions(o.get("prefix"), 0, n, true));
+    sessions.addAll(split ? engine.sessions(o.get("prefix"), n, n + s, true, o.integer("sender-tcp-port"))
+        : engine.sessions(o.get("prefix"), n, n + s, true));
     Phase register = setup("register", sessions, Step.REGISTER, false);
     Phase login = setup("login", sessions, Step.LOGIN, false);
     engine.senders(sessions.subList(n, n + s));
@@ -446,6 +473,17 @@ public final class Load {
     lines.add(String.format("traffic    %,d receivers + %d senders: every chat goes to all %,d sessions; %s; payload %s B",
         n, s, receivers, rate > 0 ? String.format("%.0f msgs/s in all", rate) : "rate 0, window " + o.get("window"),
         o.get("payload")));
+    if (split) {
+      double secs = m.seconds();
+      lines.add(String.format("nodes      senders on TCP port %d (pid %s), receivers on TCP port %d (pid %s): %,.0f deliveries/s "
+              + "on the receivers' node (%,d), %,.0f/s to the senders' own sessions on theirs (%,d)",
+          o.integer("sender-tcp-port"), o.senderPid() > 0 ? Long.toString(o.senderPid()) : "unknown", server.tcpPort,
+          server.pid > 0 ? Long.toString(server.pid) : "unknown", (m.received - m.receivedAtSenders) / secs,
+          m.received - m.receivedAtSenders, m.receivedAtSenders / secs, m.receivedAtSenders));
+      put("sender_tcp_port", o.integer("sender-tcp-port"));
+      put("receiver_node_deliveries_per_s", (m.received - m.receivedAtSenders) / secs);
+      put("sender_node_deliveries_per_s", m.receivedAtSenders / secs);
+    }
     traffic(m, t, receivers);
     put("sessions", n);
     put("senders", s);
@@ -674,8 +712,9 @@ public final class Load {
     lines.add(String.format("latency    send to receive of the window's chats: p50 %s, p90 %s, p99 %s, p99.9 %s, max %s us "
             + "(%,d samples)", us(m.latency.percentile(50)), us(m.latency.percentile(90)), us(m.latency.percentile(99)),
         us(m.latency.percentile(99.9)), us(m.latency.max()), m.latency.count()));
-    lines.add(String.format("cpu        server %s, generator %s, other processes %s (100 %% = one core, over the window)",
-        pct(windowStart.serverPct(windowEnd)), pct(windowStart.selfPct(windowEnd)), pct(windowStart.otherPct(windowEnd))));
+    lines.add(String.format("cpu        server %s%s, generator %s, other processes %s (100 %% = one core, over the window)",
+        pct(windowStart.serverPct(windowEnd)), o.senderPid() > 0 ? " + senders' node " + pct(windowStart.server2Pct(windowEnd))
+            : "", pct(windowStart.selfPct(windowEnd)), pct(windowStart.otherPct(windowEnd))));
     long rss = LoadServer.rssKiB(server.pid);
     lines.add(String.format("server     RSS %s, %d open files", mib(rss), LoadServer.fds(server.pid)));
     put("receivers_per_chat", receivers);
@@ -696,6 +735,9 @@ public final class Load {
     put("p999_us", us(m.latency.percentile(99.9)));
     put("max_us", us(m.latency.max()));
     put("srv_cpu", windowStart.serverPct(windowEnd));
+    if (o.senderPid() > 0) {
+      put("srv2_cpu", windowStart.server2Pct(windowEnd));
+    }
     put("gen_cpu", windowStart.selfPct(windowEnd));
     put("other_cpu", windowStart.otherPct(windowEnd));
     put("srv_rss_kib", rss);
@@ -781,9 +823,14 @@ public final class Load {
   // ---- time, CPU, progress ----
 
   /** CPU time of the server, of this process and of the whole machine at one moment. */
-  private record Cpu(long at, long server, long self, long machine) {
+  private record Cpu(long at, long server, long server2, long self, long machine) {
     double serverPct(Cpu later) {
       return pct(server, later.server, later.at - at);
+    }
+
+    /** The senders' node (fanout --sender-tcp-port with --sender-server-pid), else -1. */
+    double server2Pct(Cpu later) {
+      return pct(server2, later.server2, later.at - at);
     }
 
     double selfPct(Cpu later) {
@@ -793,7 +840,8 @@ public final class Load {
     /** What other processes used: a measurement taken while this is high is not worth much. */
     double otherPct(Cpu later) {
       double all = pct(machine, later.machine, later.at - at);
-      return all < 0 ? -1 : Math.max(0, all - Math.max(0, serverPct(later)) - Math.max(0, selfPct(later)));
+      return all < 0 ? -1 : Math.max(0, all - Math.max(0, serverPct(later)) - Math.max(0, server2Pct(later))
+          - Math.max(0, selfPct(later)));
     }
 
     private static double pct(long a, long b, long nanos) {
@@ -802,8 +850,9 @@ public final class Load {
   }
 
   private Cpu cpu() {
-    return new Cpu(System.nanoTime(), server.pid > 0 ? LoadServer.cpuTicks(server.pid) : -1, LoadServer.cpuTicks(self),
-        LoadServer.machineTicks());
+    long pid2 = o.senderPid();
+    return new Cpu(System.nanoTime(), server.pid > 0 ? LoadServer.cpuTicks(server.pid) : -1,
+        pid2 > 0 ? LoadServer.cpuTicks(pid2) : -1, LoadServer.cpuTicks(self), LoadServer.machineTicks());
   }
 
   private void sleepUntil(long nanos) {

@@ -153,6 +153,20 @@ final class LoadEngine implements AutoCloseable {
     return list;
   }
 
+  /**
+   * The same, connecting to TCP port {@code tcpPort} on the same host instead: another node of a
+   * cluster (fanout --sender-tcp-port). Their deliveries are also counted apart, in
+   * {@link Window#receivedAtSenders}.
+   */
+  List<Session> sessions(String prefix, int from, int to, boolean counted, int tcpPort) {
+    InetSocketAddress elsewhere = new InetSocketAddress(tcp.getAddress(), tcpPort);
+    List<Session> list = sessions(prefix, from, to, counted);
+    for (Session s : list) {
+      s.to = elsewhere;
+    }
+    return list;
+  }
+
   /** New, unconnected sessions for the same users, to log in again with their tokens. */
   List<Session> resumeSessions(List<Session> from) {
     List<Session> list = new ArrayList<>(from.size());
@@ -262,6 +276,8 @@ final class LoadEngine implements AutoCloseable {
     final Histogram requests = new Histogram();
     long sent;
     long received;
+    /** Of {@link #received}: the deliveries to sessions on the other node (fanout --sender-tcp-port). */
+    long receivedAtSenders;
     long responses;
     long lost;
 
@@ -617,6 +633,8 @@ final class LoadEngine implements AutoCloseable {
     private byte[] chat;
     private int marker;
     private boolean flushQueued;
+    /** The node this session connects to: the server's TCP port unless made with a port of its own. */
+    InetSocketAddress to = tcp;
 
     Session(String user, String password, boolean counted) {
       this.user = user;
@@ -626,7 +644,7 @@ final class LoadEngine implements AutoCloseable {
 
     @Override
     InetSocketAddress target() {
-      return tcp;
+      return to;
     }
 
     @Override
@@ -978,6 +996,9 @@ final class LoadEngine implements AutoCloseable {
       }
       if (w.contains(now)) {
         w.received++;
+        if (r.to != tcp) {
+          w.receivedAtSenders++;
+        }
       }
     }
     if (++log.count[seq] == receivers) {

@@ -103,6 +103,29 @@ class LoadTest {
   }
 
   @Test
+  @DisplayName("fanout --sender-tcp-port: the senders connect to that port, every chat still counts at receivers and senders")
+  void fanoutWithTheSendersOnAnotherPort() throws Exception {
+    // one server reached by two ports' worth of configuration: the senders' address is its own
+    // object, so their deliveries are counted apart, as they would be on a second cluster node
+    try (LoadServer server = LoadServer.launch("low", 0, SERVER_JVM, java.util.List.of(), 60_000, null)) {
+      Run r = load("fanout", "--attach", "--tcp-port", Integer.toString(server.tcpPort), "--http-port",
+          Integer.toString(server.httpPort), "--server-pid", Long.toString(server.pid), "--sender-tcp-port",
+          Integer.toString(server.tcpPort), "--sender-server-pid", Long.toString(server.pid), "--sessions", "30",
+          "--senders", "2", "--warmup", "500ms", "--duration", "2s");
+      assertEquals(0, r.status(), r.toString());
+      allDelivered(r, 32);
+      assertEquals(server.tcpPort, r.num("sender_tcp_port"), r.toString());
+      long receiverSide = r.num("receiver_node_deliveries_per_s");
+      long senderSide = r.num("sender_node_deliveries_per_s");
+      assertTrue(receiverSide > 0 && senderSide > 0, r.toString());
+      // 30 receivers and 2 senders get each chat: the split follows (rounded per second)
+      assertTrue(Math.abs(receiverSide - 15 * senderSide) <= 15 * 2 + r.num("deliveries_per_s") / 50, r.toString());
+      assertTrue(r.out().contains("nodes      senders on TCP port " + server.tcpPort), r.toString());
+      assertTrue(r.result().containsKey("srv2_cpu"), r.toString());
+    }
+  }
+
+  @Test
   @DisplayName("storm (low hashing cost): the password logins and the token resumes all succeed while the chat loses nothing")
   void storm() {
     Run r = passing("storm", "--hash-cost", "low", "--sessions", "30", "--storm", "20", "--resume", "40", "--rate", "50",
@@ -170,6 +193,12 @@ class LoadTest {
     assertEquals(2, load("nosuch").status());
     assertEquals(2, load().status());
     assertEquals(2, load("hold", "--attach").status(), "--attach needs the ports");
+    assertEquals(2, load("fanout", "--sender-tcp-port", "9000").status(), "--sender-tcp-port goes with --attach");
+    assertEquals(2, load("fanout", "--attach", "--tcp-port", "1", "--http-port", "2", "--sender-server-pid", "5").status(),
+        "--sender-server-pid goes with --sender-tcp-port");
+    assertEquals(2, load("fanout", "--attach", "--tcp-port", "1", "--http-port", "2", "--sender-tcp-port", "70000").status());
+    assertEquals(2, load("hold", "--attach", "--tcp-port", "1", "--http-port", "2", "--sender-tcp-port", "3").status(),
+        "fanout only");
     Run help = load("--help");
     assertEquals(0, help.status());
     assertTrue(help.out().contains("Usage: java -cp target/chat-server.jar chat.bench.Load SCENARIO"), help.out());
