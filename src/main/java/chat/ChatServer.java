@@ -144,7 +144,7 @@ public final class ChatServer {
     users.measureWith(metrics);
     ChatServer server = new ChatServer(vertx, users, hashing, metrics, config);
     HttpVerticle.Operations operations = new HttpVerticle.Operations(registry, Health.liveness(vertx),
-        Health.readiness(vertx, users, config.healthTimeoutMillis));
+        readiness(vertx, users, config));
     AbuseLimits limits = AbuseLimits.of(config, System::nanoTime);
     // clustered: tokens and sessions are cluster-wide (Hazelcast); else in this process's memory
     Future<Shared> shared = vertx.isClustered()
@@ -184,6 +184,15 @@ public final class ChatServer {
         })
         .map(server)
         .recover(err -> server.stop().transform(x -> Future.failedFuture(err)));
+  }
+
+  /** The database check, and with the cluster on, whether this node is a running cluster member. */
+  private static io.vertx.ext.healthchecks.HealthChecks readiness(Vertx vertx, UserStore users, ChatConfig config) {
+    io.vertx.ext.healthchecks.HealthChecks checks = Health.readiness(vertx, users, config.healthTimeoutMillis);
+    if (vertx.isClustered()) {
+      checks.register("cluster", promise -> promise.complete(chat.cluster.ClusterNode.health(vertx)));
+    }
+    return checks;
   }
 
   /** The state every verticle shares: tokens and sessions, local or cluster-wide. */

@@ -7,6 +7,10 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * cluster.enabled switches the cluster on, and off it stays off: with the default configuration
+ * cluster.enabled switches the cluster on (readiness then checks the cluster member too), and off it stays off: with the default configuration
  * no Hazelcast member is started (none of its engine's classes is even loaded) and no class of
  * chat.cluster runs (the JVM's class-load log says so). Vert.x's service discovery does construct
  * vertx-hazelcast's cluster-manager object at startup, which loads its few interface types
@@ -43,11 +47,16 @@ class ClusterModeSwitchTest {
     return env;
   }
 
-  private List<String> run(Map<String, String> env, String expectInLine) throws IOException {
+  /** Runs the server until it listens, checks its startup line and readiness, stops it; returns its class-load log. */
+  private List<String> run(Map<String, String> env, String expectInLine, String expectInReadiness) throws Exception {
     Path dir = Files.createDirectories(root.resolve(UUID.randomUUID().toString()));
     try (ServerProcess p = ServerProcess.start(dir, root, env)) {
       ServerProcess.Ports ports = p.awaitListening(Duration.ofMinutes(2));
       assertTrue(ports.line().contains(expectInLine), ports.line());
+      HttpResponse<String> ready = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+          URI.create("http://127.0.0.1:" + ports.http() + "/health/ready")).build(), HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, ready.statusCode(), ready.body());
+      assertTrue(ready.body().contains(expectInReadiness), ready.body());
       p.terminate();
       assertEquals(0, p.awaitExit(Duration.ofSeconds(30)), p.transcript());
     }
@@ -60,8 +69,8 @@ class ClusterModeSwitchTest {
 
   @Test
   @DisplayName("cluster off (the default): no Hazelcast and no chat.cluster class is loaded")
-  void offLoadsNoClusterCode() throws IOException {
-    List<String> classes = run(env(root.resolve("off-classes.log")), "cluster off,");
+  void offLoadsNoClusterCode() throws Exception {
+    List<String> classes = run(env(root.resolve("off-classes.log")), "cluster off,", "\"id\":\"database\"");
     assertTrue(count(classes, "chat.Main ") > 0, "the class-load log lists the server's classes");
     assertEquals(0, count(classes, "com.hazelcast.instance."), "a Hazelcast member started with the cluster off");
     assertEquals(0, count(classes, "com.hazelcast.internal."), "Hazelcast's engine loaded with the cluster off");
@@ -73,7 +82,7 @@ class ClusterModeSwitchTest {
 
   @Test
   @DisplayName("cluster.enabled=true: the node forms a cluster (of one here) and says so in its startup line")
-  void onStartsAClusterNode() throws IOException {
+  void onStartsAClusterNode() throws Exception {
     Map<String, String> env = env(root.resolve("on-classes.log"));
     int port;
     try (ServerSocket s = new ServerSocket(0)) {
@@ -83,7 +92,7 @@ class ClusterModeSwitchTest {
     env.put("CHAT_CLUSTER_NAME", "chat-test-" + UUID.randomUUID());
     env.put("CHAT_CLUSTER_HOST", "127.0.0.1");
     env.put("CHAT_CLUSTER_PORT", Integer.toString(port));
-    List<String> classes = run(env, "1 member(s))");
+    List<String> classes = run(env, "1 member(s))", "{\"id\":\"cluster\",\"status\":\"UP\",\"data\":{\"members\":1}}");
     assertTrue(count(classes, "com.hazelcast.instance.") > 0, "a Hazelcast member ran");
     assertTrue(count(classes, "chat.cluster.ClusterSessionRegistry ") > 0);
   }

@@ -100,6 +100,17 @@ public final class ClusterNode {
     return hazelcast(vertx).getCluster().getLocalMember().getUuid().toString();
   }
 
+  /** Readiness: UP with the member count while this node's Hazelcast member runs, else DOWN. */
+  public static io.vertx.ext.healthchecks.Status health(Vertx vertx) {
+    HazelcastInstance hz = hazelcast(vertx);
+    if (hz == null || !hz.getLifecycleService().isRunning()) {
+      return io.vertx.ext.healthchecks.Status.KO(new io.vertx.core.json.JsonObject()
+          .put("reason", "this node is not a running cluster member"));
+    }
+    return io.vertx.ext.healthchecks.Status.OK(new io.vertx.core.json.JsonObject()
+        .put("members", hz.getCluster().getMembers().size()));
+  }
+
   /** How many members the cluster has, as this node sees it. */
   public static int members(Vertx vertx) {
     return hazelcast(vertx).getCluster().getMembers().size();
