@@ -317,4 +317,25 @@ class ConfigTest {
     assertFalse(d.toString().contains("s3cr3t-db-pw"));
     assertEquals(ConfigLoader.flatten(ConfigLoader.defaults()).keySet(), d.keySet());
   }
+
+  @Test
+  @DisplayName("cluster: off by default; members are a comma-separated host[:port] list; bad values name their key")
+  void clusterKeys() {
+    ChatConfig off = ChatConfig.withOverrides(new JsonObject());
+    assertFalse(off.clusterEnabled);
+    assertEquals(java.util.List.of(), off.clusterMembers);
+    assertEquals(5701, off.clusterPort);
+    assertEquals(5, off.clusterFailureSeconds);
+    assertEquals("", off.clusterHost);
+    ChatConfig on = ChatConfig.withOverrides(new JsonObject().put("cluster.enabled", true)
+        .put("cluster.members", " node1:5701, node2 ,10.0.0.3:5702,").put("cluster.host", " node1 "));
+    assertTrue(on.clusterEnabled);
+    assertEquals(java.util.List.of("node1:5701", "node2", "10.0.0.3:5702"), on.clusterMembers);
+    assertEquals("node1", on.clusterHost);
+    assertNames(overrideFails(new JsonObject().put("cluster.members", "node1:5701:1")), "cluster.members");
+    assertNames(overrideFails(new JsonObject().put("cluster.members", "node1 node2")), "cluster.members");
+    assertNames(overrideFails(new JsonObject().put("cluster.failureSeconds", 1)), "cluster.failureSeconds");
+    assertNames(overrideFails(new JsonObject().put("cluster.port", 0)), "cluster.port");
+    assertNames(overrideFails(new JsonObject().put("cluster.name", " ")), "cluster.name");
+  }
 }
