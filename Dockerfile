@@ -2,6 +2,8 @@
 # Chat server image: build with Maven, run on a JRE as a non-root user.
 #   docker build -t chat-server .
 #   docker run -d --name chat -p 5001:5001 -p 8889:8889 -v chat-data:/data chat-server
+# The same image runs a cluster node (CHAT_CLUSTER_ENABLED=true): see docker-compose.yml, three
+# nodes on one PostgreSQL database behind HAProxy.
 
 FROM maven:3.9-eclipse-temurin-17 AS build
 WORKDIR /src
@@ -14,20 +16,31 @@ RUN mvn -B -q -DskipTests package
 FROM eclipse-temurin:17-jre
 RUN groupadd --system chat \
  && useradd --system --gid chat --home-dir /data --shell /usr/sbin/nologin chat \
- && mkdir -p /data /app \
- && chown chat:chat /data
+ && mkdir -p /data/avatar /app \
+ && chown chat:chat /data /data/avatar
 COPY --from=build /src/target/chat-server.jar /app/chat-server.jar
-# the working directory is the data folder: usr.db and avatar/ live here
+# the working directory is the data folder: usr.db and avatar/ live here (avatar/ is made here, owned
+# by chat, so that a volume mounted on /data/avatar alone, as the nodes of docker-compose.yml share
+# one, starts out writable by the server)
 WORKDIR /data
 VOLUME ["/data"]
+# 5001: HTTP API; 8889: the TCP line protocol
 # 5443 and 8890: HTTPS and TCP over TLS, when CHAT_TLS_ENABLED=true
-EXPOSE 5001 8889 5443 8890
+# 5701 and 5702: cluster mode only (CHAT_CLUSTER_ENABLED=true), between the nodes, never for clients:
+#   5701 is Hazelcast's member port (cluster.port, CHAT_CLUSTER_PORT; no auto-increment), 5702 the
+#   clustered event bus (cluster.eventBusPort: the jar's default 0 picks a free port, which no one
+#   could publish, so the image fixes it with CHAT_CLUSTER_EVENTBUSPORT below)
+EXPOSE 5001 8889 5443 8890 5701 5702
 USER chat
 # Serial GC with a small young generation and a heap that gives memory back: the live heap is small
 # and the event loops should not share their cores with GC threads (5.2 kB of RSS per idle session
 # measured with 19,000 sessions: README, Performance); container-aware heap
-# sizing, and a restart (not a limp) on running out of memory; override with -e JAVA_OPTS=...
-ENV JAVA_OPTS="-XX:+UseSerialGC -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20 -XX:MaxRAMPercentage=75 -XX:+ExitOnOutOfMemoryError"
+# sizing, and a restart (not a limp) on running out of memory; then the module access Hazelcast asks
+# for in cluster mode (without it, it warns and runs slower paths): opens and exports only, no effect
+# when clustering is off; override with -e JAVA_OPTS=...
+# CHAT_CLUSTER_EVENTBUSPORT: the exposed event-bus port above; only read when CHAT_CLUSTER_ENABLED=true
+ENV JAVA_OPTS="-XX:+UseSerialGC -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20 -XX:MaxRAMPercentage=75 -XX:+ExitOnOutOfMemoryError --add-modules java.se --add-exports java.base/jdk.internal.ref=ALL-UNNAMED --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/sun.nio.ch=ALL-UNNAMED --add-opens java.management/sun.management=ALL-UNNAMED --add-opens jdk.management/com.sun.management.internal=ALL-UNNAMED" \
+    CHAT_CLUSTER_EVENTBUSPORT=5702
 # ready = the database answers (GET /health/ready); the jar asks it itself, the image has no curl
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
   CMD ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx32m", "-jar", "/app/chat-server.jar", "healthcheck"]

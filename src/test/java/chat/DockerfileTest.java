@@ -1,5 +1,7 @@
 package chat;
 
+import chat.config.ChatConfig;
+import chat.config.ConfigLoader;
 import io.vertx.core.json.JsonObject;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -8,7 +10,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -25,7 +31,78 @@ class DockerfileTest {
   /** The server's JVM flags for many idle sessions per megabyte: in the README's run command and the image. */
   static final String README_JVM_FLAGS = "-XX:+UseSerialGC -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20";
 
+  /**
+   * The access to JDK internals Hazelcast asks for (its startup warning lists them): in the image's
+   * JAVA_OPTS for cluster mode; JarLaunchIT starts a clustered node with them and sees no warning.
+   */
+  static final String HAZELCAST_JVM_FLAGS = "--add-modules java.se --add-exports java.base/jdk.internal.ref=ALL-UNNAMED"
+      + " --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/sun.nio.ch=ALL-UNNAMED"
+      + " --add-opens java.management/sun.management=ALL-UNNAMED"
+      + " --add-opens jdk.management/com.sun.management.internal=ALL-UNNAMED";
+
   record Instruction(String keyword, String args) {
+  }
+
+  private static final Pattern ENV_PAIR = Pattern.compile("\\G\\s*([A-Za-z_][A-Za-z0-9_]*)=(\"([^\"\\\\]*)\"|([^\\s\"]*))");
+
+  /** The variables the final stage's ENV instructions set ({@code KEY=VALUE} pairs; values quoted or plain). */
+  static Map<String, String> env(List<Instruction> stage) {
+    Map<String, String> env = new LinkedHashMap<>();
+    for (Instruction i : stage) {
+      if (!i.keyword().equals("ENV")) {
+        continue;
+      }
+      Matcher m = ENV_PAIR.matcher(i.args());
+      int end = 0;
+      while (m.find()) {
+        env.put(m.group(1), m.group(3) != null ? m.group(3) : m.group(4));
+        end = m.end();
+      }
+      assertEquals(i.args().length(), end, "ENV as KEY=VALUE pairs: " + i.args());
+    }
+    return env;
+  }
+
+  /** The image's environment: the Dockerfile's final stage. */
+  static Map<String, String> imageEnv() throws IOException {
+    return env(finalStage(parse(Path.of("Dockerfile"))));
+  }
+
+  /** The ports of the final stage's EXPOSE. */
+  static List<Integer> exposedPorts() throws IOException {
+    return List.of(only(finalStage(parse(Path.of("Dockerfile"))), "EXPOSE").split("\\s+")).stream()
+        .map(p -> Integer.parseInt(p.replace("/tcp", ""))).toList();
+  }
+
+  /**
+   * The configuration that {@code CHAT_*} environment variables give (every other variable is
+   * ignored, as the server does): each must name a configuration key, and its text is typed as
+   * the server's environment layer types it (integer, true/false, or text).
+   */
+  static ChatConfig configFromEnv(Map<String, String> env) {
+    Map<String, Object> defaults = ConfigLoader.flatDefaults();
+    Map<String, String> keyOfEnv = new LinkedHashMap<>();
+    defaults.keySet().forEach(k -> keyOfEnv.put(ConfigLoader.envName(k), k));
+    JsonObject flat = new JsonObject();
+    env.forEach((name, text) -> {
+      if (!name.startsWith("CHAT_")) {
+        return;
+      }
+      String key = keyOfEnv.get(name);
+      assertTrue(key != null, name + " is the environment variable of a configuration key");
+      Object def = defaults.get(key);
+      Object value;
+      if (def instanceof Integer) {
+        value = Integer.parseInt(text.trim());
+      } else if (def instanceof Boolean) {
+        assertTrue(text.trim().equalsIgnoreCase("true") || text.trim().equalsIgnoreCase("false"), name + " is true or false");
+        value = Boolean.parseBoolean(text.trim());
+      } else {
+        value = text;
+      }
+      flat.put(key, value);
+    });
+    return ChatConfig.withOverrides(flat);
   }
 
   static List<Instruction> parse(Path dockerfile) throws IOException {
@@ -121,6 +198,32 @@ class DockerfileTest {
     assertTrue(only(stage, "ENV").contains(README_JVM_FLAGS), "JAVA_OPTS has " + README_JVM_FLAGS);
     assertTrue(Files.readString(Path.of("README.md")).contains("java " + README_JVM_FLAGS + " -jar target/chat-server.jar"),
         "the README's run command has " + README_JVM_FLAGS);
+  }
+
+  @Test
+  @DisplayName("cluster mode: Hazelcast's member port and a fixed event-bus port are exposed, the JVM has the access"
+      + " Hazelcast asks for, and clustering stays off by default")
+  void clusterPortsAndFlags() throws IOException {
+    Map<String, String> env = imageEnv();
+    ChatConfig image = configFromEnv(env); // every CHAT_* variable of the image is a configuration key
+    assertFalse(image.clusterEnabled, "the image runs one server unless CHAT_CLUSTER_ENABLED=true");
+    assertNotEquals(0, image.clusterEventBusPort, "the image fixes the event-bus port, so that it can be exposed");
+    List<Integer> exposed = exposedPorts();
+    assertTrue(exposed.contains(image.clusterPort), "EXPOSE has Hazelcast's member port " + image.clusterPort);
+    assertTrue(exposed.contains(image.clusterEventBusPort), "EXPOSE has the event-bus port " + image.clusterEventBusPort);
+    assertNotEquals(image.clusterPort, image.clusterEventBusPort);
+    String javaOpts = env.get("JAVA_OPTS");
+    assertTrue(javaOpts.contains(HAZELCAST_JVM_FLAGS), "JAVA_OPTS has " + HAZELCAST_JVM_FLAGS);
+    assertTrue(javaOpts.startsWith(README_JVM_FLAGS), "the memory flags come first: " + javaOpts);
+    // the avatar folder exists in the image, owned by the server's user: a volume mounted there
+    // (the shared one of docker-compose.yml) starts out writable
+    String avatarDir = only(finalStage(parse(Path.of("Dockerfile"))), "WORKDIR") + "/" + image.avatarDir;
+    String run = finalStage(parse(Path.of("Dockerfile"))).stream().filter(i -> i.keyword().equals("RUN"))
+        .map(Instruction::args).reduce("", String::concat);
+    String user = only(finalStage(parse(Path.of("Dockerfile"))), "USER");
+    assertTrue(run.matches("(?s).*mkdir -p [^&]*" + Pattern.quote(avatarDir) + "\\b.*"), "RUN makes " + avatarDir);
+    assertTrue(run.matches("(?s).*chown " + user + ":" + user + " [^&]*" + Pattern.quote(avatarDir) + "\\b.*"),
+        "RUN gives " + avatarDir + " to " + user);
   }
 
   @Test

@@ -11,20 +11,27 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Runs after {@code package}: the shaded jar, started exactly as the Dockerfile's ENTRYPOINT
- * starts it, in an empty data folder, serves a full conversation and stops on SIGTERM.
+ * starts it (with the image's environment: JAVA_OPTS and the rest), in an empty data folder,
+ * serves a full conversation and stops on SIGTERM; and does the same as a cluster node, where
+ * the JVM flags the image gives for Hazelcast must keep it from warning.
  */
 class JarLaunchIT {
 
@@ -33,6 +40,8 @@ class JarLaunchIT {
   @TempDir
   Path data;
   Process process;
+  /** Every line the server printed up to its listening line. */
+  final List<String> startupLines = new ArrayList<>();
 
   @AfterEach
   void kill() {
@@ -48,19 +57,10 @@ class JarLaunchIT {
     Path jar = Path.of("target/chat-server.jar").toAbsolutePath();
     assertTrue(Files.exists(jar), "mvn package built " + jar);
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    ProcessBuilder pb = new ProcessBuilder("sh", "-c",
-        "exec \"$JAVA\" $JAVA_OPTS -jar \"$JAR\" \"$@\"", "chat-server")
-        .directory(data.toFile())
-        .redirectErrorStream(true);
-    pb.environment().put("JAVA", java);
-    pb.environment().put("JAR", jar.toString());
-    pb.environment().put("JAVA_OPTS", dockerfileJavaOpts());
-    pb.environment().put("CHAT_HTTP_PORT", "0");
-    pb.environment().put("CHAT_TCP_PORT", "0");
-    pb.environment().put("CHAT_AUTH_HASHCOST", "low");
-    process = pb.start();
-    BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
-    Matcher ports = waitForListening(out);
+    Matcher ports = startAsTheImageDoes(jar, java, Map.of());
+    assertNoJvmWarning();
+    assertTrue(startupLines.get(startupLines.size() - 1).contains("cluster off"),
+        "one server, no cluster: " + startupLines.get(startupLines.size() - 1));
     int http = Integer.parseInt(ports.group(1));
     int tcp = Integer.parseInt(ports.group(2));
 
@@ -78,6 +78,94 @@ class JarLaunchIT {
     process.destroy(); // SIGTERM, as docker stop sends
     assertTrue(process.waitFor(10, TimeUnit.SECONDS), "stopped within 10 s of SIGTERM");
     assertEquals(0, process.exitValue());
+  }
+
+  @Test
+  @Timeout(120)
+  @DisplayName("the same command with CHAT_CLUSTER_ENABLED=true runs a cluster node, and the image's JAVA_OPTS keep"
+      + " Hazelcast from warning about Java modules")
+  void dockerEntrypointCommandRunsAClusterNode() throws Exception {
+    Path jar = Path.of("target/chat-server.jar").toAbsolutePath();
+    assertTrue(Files.exists(jar), "mvn package built " + jar);
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    // a cluster of one on this machine; free ports rather than the image's 5701 and 5702, which
+    // other servers on a shared build machine may hold
+    int member = freePort();
+    int eventBus = freePort();
+    while (eventBus == member) {
+      eventBus = freePort();
+    }
+    Matcher ports = startAsTheImageDoes(jar, java, Map.of(
+        "CHAT_CLUSTER_ENABLED", "true",
+        "CHAT_CLUSTER_HOST", "127.0.0.1",
+        "CHAT_CLUSTER_PORT", String.valueOf(member),
+        "CHAT_CLUSTER_MEMBERS", "127.0.0.1:" + member,
+        "CHAT_CLUSTER_EVENTBUSPORT", String.valueOf(eventBus)));
+    assertTrue(startupLines.get(startupLines.size() - 1).contains("cluster on"), startupLines.get(startupLines.size() - 1));
+    assertNoJvmWarning();
+    assertFalse(startupLines.stream().anyMatch(l -> l.contains("without proper access to required Java packages")),
+        "Hazelcast has the module access it asks for:\n" + String.join("\n", startupLines));
+
+    int http = Integer.parseInt(ports.group(1));
+    int tcp = Integer.parseInt(ports.group(2));
+    new Http(http).register("node", "pw-node");
+    try (LineClient c = new LineClient(tcp)) {
+      String token = c.login("node", "pw-node");
+      c.send("{\"type\":\"heartbeat\",\"token\":\"" + token + "\"}");
+      c.expect("{\"type\":\"heartbeat\",\"status\":\"success\"}");
+    }
+    process.destroy(); // SIGTERM: the node leaves the cluster and stops
+    assertTrue(process.waitFor(20, TimeUnit.SECONDS), "stopped within 20 s of SIGTERM");
+    assertEquals(0, process.exitValue());
+  }
+
+  /**
+   * {@code sh -c 'exec java $JAVA_OPTS -jar ...'} as the ENTRYPOINT, with the image's ENV, test
+   * ports and a cheap hash, plus {@code extraEnv}; returns the listening line's match.
+   */
+  private Matcher startAsTheImageDoes(Path jar, String java, Map<String, String> extraEnv) throws IOException {
+    ProcessBuilder pb = new ProcessBuilder("sh", "-c",
+        "exec \"$JAVA\" $JAVA_OPTS -jar \"$JAR\" \"$@\"", "chat-server")
+        .directory(data.toFile())
+        .redirectErrorStream(true);
+    pb.environment().keySet().removeIf(k -> k.startsWith("CHAT_"));
+    Map<String, String> image = DockerfileTest.imageEnv();
+    assertEquals(dockerfileJavaOpts(), image.get("JAVA_OPTS"));
+    pb.environment().putAll(image);
+    pb.environment().put("JAVA", java);
+    pb.environment().put("JAR", jar.toString());
+    pb.environment().put("CHAT_HTTP_PORT", "0");
+    pb.environment().put("CHAT_TCP_PORT", "0");
+    pb.environment().put("CHAT_AUTH_HASHCOST", "low");
+    pb.environment().putAll(extraEnv);
+    process = pb.start();
+    BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+    Matcher ports = waitForListening(out);
+    // keep reading, so that a full pipe never blocks the server
+    Thread drain = new Thread(() -> {
+      try {
+        while (out.readLine() != null) {
+          // discard
+        }
+      } catch (IOException ignored) {
+        // the process ended
+      }
+    }, "jar-output");
+    drain.setDaemon(true);
+    drain.start();
+    return ports;
+  }
+
+  /** The JVM accepted every flag of JAVA_OPTS: it warns on stderr ("WARNING: ...") about an unknown module or package. */
+  private void assertNoJvmWarning() {
+    assertFalse(startupLines.stream().anyMatch(l -> l.startsWith("WARNING:")),
+        "no JVM warning:\n" + String.join("\n", startupLines));
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    }
   }
 
   /** The Dockerfile's HEALTHCHECK command line, with the container's environment. */
@@ -98,16 +186,17 @@ class JarLaunchIT {
     return m.group(1);
   }
 
-  private static Matcher waitForListening(BufferedReader out) throws IOException {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+  private Matcher waitForListening(BufferedReader out) throws IOException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
     String line;
     while (System.nanoTime() < deadline && (line = out.readLine()) != null) {
+      startupLines.add(line);
       Matcher m = LISTENING.matcher(line);
       if (m.find()) {
         return m;
       }
     }
-    assertNotNull(null, "the server logged its listening line");
+    assertNotNull(null, "the server logged its listening line:\n" + String.join("\n", startupLines));
     return null;
   }
 }
