@@ -206,7 +206,10 @@ public final class ChatServer {
     return PasswordHasher.Params.of(config);
   }
 
-  /** The shipped default avatar goes to {@code <avatar dir>/default/default_avatar.png} unless one is there. */
+  /**
+   * The shipped default avatar goes to {@code <avatar dir>/default/default_avatar.png} unless one
+   * is there (the cluster's nodes may share the folder and start together).
+   */
   private static void installDefaultAvatar(Path avatarDir) throws IOException {
     Path target = avatarDir.resolve("default").resolve("default_avatar.png");
     if (Files.exists(target)) {
@@ -218,6 +221,8 @@ public final class ChatServer {
         throw new IOException(DEFAULT_AVATAR_RESOURCE + " is missing from the jar");
       }
       Files.copy(in, target);
+    } catch (java.nio.file.FileAlreadyExistsException e) {
+      // another node sharing this avatar folder installed it at the same moment
     }
   }
 
