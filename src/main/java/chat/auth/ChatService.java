@@ -18,6 +18,8 @@ import java.util.function.LongSupplier;
  */
 public final class ChatService {
 
+  private static final Future<Boolean> NO_SESSION_NEEDED = Future.succeededFuture(true);
+
   private final EventBus eventBus;
   private final TokenStore tokens;
   private final SessionRegistry sessions;
@@ -55,8 +57,10 @@ public final class ChatService {
       if (holder == null) {
         return Future.succeededFuture(ChatOutcome.INVALID_TOKEN);
       }
-      return sessions.isOnline(holder.username()).map(online -> {
-        if (needsSession && !online) {
+      // a socket chat needs the author's session (§4.4); an HTTP chat does not (§3.3)
+      Future<Boolean> allowed = needsSession ? sessions.isOnline(holder.username()) : NO_SESSION_NEEDED;
+      return allowed.map(online -> {
+        if (!online) {
           return ChatOutcome.NOT_LOGGED_IN;
         }
         if (!(message instanceof String text)) {
@@ -69,9 +73,7 @@ public final class ChatService {
           metrics.limited(AbuseLimits.Limit.CHAT.label);
           return ChatOutcome.TOO_MANY_MESSAGES;
         }
-        if (online) {
-          sessions.touch(holder.username());
-        }
+        sessions.touch(holder.username()); // the author's session, if there is one, is active
         eventBus.publish(Addresses.BROADCAST,
             Replies.broadcast(holder.username(), text, holder.avatarUrl(), clock.getAsLong()));
         metrics.chatAccepted(!needsSession);

@@ -29,7 +29,7 @@ public interface SessionRegistry {
   /** Whether the user holds a session. On the chat hot path: answered locally. */
   Future<Boolean> isOnline(String username);
 
-  /** Records activity (login, chat, heartbeat) that keeps the session from the reaper. */
+  /** Records activity (login, chat, heartbeat) that keeps the user's session, if any, from the reaper. */
   void touch(String username);
 
   /** Sessions whose user has shown no activity since {@code cutoffMillis}. */

@@ -31,6 +31,7 @@ public final class ClusterNode {
   /** Hazelcast structures of the chat server (the others, {@code __vertx.*}, are Vert.x's). */
   static final String SESSIONS_MAP = "chat.sessions";
   static final String TOKENS_MAP = "chat.tokens";
+  static final String RECENT_TOKENS_MAP = "chat.tokens.recent";
   static final String REVOCATIONS_MAP = "chat.token-revocations";
 
   private ClusterNode() {
@@ -85,6 +86,9 @@ public final class ClusterNode {
     // node copies them before it serves (async fill-up off)
     hz.addReplicatedMapConfig(new ReplicatedMapConfig(TOKENS_MAP).setInMemoryFormat(InMemoryFormat.OBJECT)
         .setAsyncFillup(false));
+    // tokens issued in the last minute, confirmed by their partition's owner before the login is
+    // answered: a node whose copy of TOKENS_MAP has not caught up yet finds them here
+    hz.addMapConfig(new MapConfig(RECENT_TOKENS_MAP).setBackupCount(1).setInMemoryFormat(InMemoryFormat.OBJECT));
     hz.addReplicatedMapConfig(new ReplicatedMapConfig(REVOCATIONS_MAP).setInMemoryFormat(InMemoryFormat.OBJECT)
         .setAsyncFillup(false));
     return hz;

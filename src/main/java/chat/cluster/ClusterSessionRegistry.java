@@ -37,7 +37,8 @@ import java.util.function.LongSupplier;
  *
  * <p>On the hot path nothing waits for the network: each node keeps its own sessions (with their
  * activity times, for its reaper) and a view of every node's sessions that the map's entry events
- * keep current, so "is this user online" (chat, heartbeat, {@code error_Nli}) is a local read.
+ * keep current, so "is this user online" (chat, heartbeat) is a local read when the answer is
+ * yes; a no ({@code error_Nli}) is confirmed with the map.
  * Activity on a session held elsewhere (a heartbeat sent over another node) is forwarded to the
  * connection's owner. Each node's reaper sweeps only its own sessions: no double work.
  *
@@ -129,9 +130,18 @@ final class ClusterSessionRegistry implements SessionRegistry {
     }, false);
   }
 
+  /**
+   * Yes from the local view at once (the hot path: an author's own session). A no is confirmed
+   * with the map, without blocking a thread: the view trails the map by the milliseconds its
+   * events take, and a session just opened on another node must count (a chat or heartbeat sent
+   * there right after the login).
+   */
   @Override
   public Future<Boolean> isOnline(String username) {
-    return Future.succeededFuture(mine.containsKey(username) || everyone.containsKey(username));
+    if (mine.containsKey(username) || everyone.containsKey(username)) {
+      return Future.succeededFuture(true);
+    }
+    return Future.fromCompletionStage(sessions.getAsync(username), vertx.getOrCreateContext()).map(v -> v != null);
   }
 
   @Override

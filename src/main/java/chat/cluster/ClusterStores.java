@@ -16,7 +16,7 @@ public record ClusterStores(TokenStore tokens, SessionRegistry sessions) {
     return vertx.executeBlocking(() -> {
       HazelcastInstance hz = ClusterNode.hazelcast(vertx);
       TokenStore tokens = new ClusterTokenStore(vertx, hz.getReplicatedMap(ClusterNode.TOKENS_MAP),
-          hz.getReplicatedMap(ClusterNode.REVOCATIONS_MAP), tokenTtlMillis, clock);
+          hz.getMap(ClusterNode.RECENT_TOKENS_MAP), hz.getReplicatedMap(ClusterNode.REVOCATIONS_MAP), tokenTtlMillis, clock);
       return new ClusterStores(tokens, ClusterSessionRegistry.open(vertx, hz, clock));
     });
   }

@@ -1,6 +1,7 @@
 package chat.cluster;
 
 import chat.auth.TokenStore;
+import com.hazelcast.map.IMap;
 import com.hazelcast.replicatedmap.ReplicatedMap;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -38,6 +39,8 @@ final class ClusterTokenStore implements TokenStore {
   private static final int TOKEN_LENGTH = 32;
   private static final int SELECTOR_LENGTH = 16;
   private static final long MAX_REFRESH_MILLIS = 10_000;
+  /** How long a new token stays in {@link #recent}: far longer than replication takes. */
+  private static final long RECENT_MILLIS = 60_000;
 
   /** One token, as replicated: its holder, verifier, when it was issued and last used (shared view). */
   record Entry(Holder holder, String verifier, long issuedMillis, long lastUsedMillis) implements Serializable {
@@ -46,6 +49,13 @@ final class ClusterTokenStore implements TokenStore {
   private final Vertx vertx;
   /** Selector to entry, on every node. */
   private final ReplicatedMap<String, Entry> tokens;
+  /**
+   * Selector to entry for the tokens issued in the last minute, in a partitioned map whose write
+   * is confirmed before the login is answered: the replicated copy on another node may trail the
+   * login by a few milliseconds, and a client that logs in on one node and chats on the next at
+   * once must not be refused. Only a token missing from the local copy is looked up here.
+   */
+  private final IMap<String, Entry> recent;
   /** Username to the time of its last revocation, on every node, for one TTL. */
   private final ReplicatedMap<String, Long> revocations;
   /** What this node knows of a token beyond the shared entry. */
@@ -63,10 +73,11 @@ final class ClusterTokenStore implements TokenStore {
   private final long refreshMillis;
   private final LongSupplier clock;
 
-  ClusterTokenStore(Vertx vertx, ReplicatedMap<String, Entry> tokens, ReplicatedMap<String, Long> revocations,
-      long ttlMillis, LongSupplier clock) {
+  ClusterTokenStore(Vertx vertx, ReplicatedMap<String, Entry> tokens, IMap<String, Entry> recent,
+      ReplicatedMap<String, Long> revocations, long ttlMillis, LongSupplier clock) {
     this.vertx = vertx;
     this.tokens = tokens;
+    this.recent = recent;
     this.revocations = revocations;
     this.ttlMillis = ttlMillis;
     this.refreshMillis = Math.max(1, Math.min(ttlMillis / 100, MAX_REFRESH_MILLIS));
@@ -89,7 +100,9 @@ final class ClusterTokenStore implements TokenStore {
         // a repeated selector (one chance in 2^64 per live token) just draws again
         if (!tokens.containsKey(selector)) {
           long now = clock.getAsLong();
-          tokens.put(selector, new Entry(holder, token.substring(SELECTOR_LENGTH), now, now), engineTtl(), TimeUnit.MILLISECONDS);
+          Entry e = new Entry(holder, token.substring(SELECTOR_LENGTH), now, now);
+          recent.set(selector, e, RECENT_MILLIS, TimeUnit.MILLISECONDS);
+          tokens.put(selector, e, engineTtl(), TimeUnit.MILLISECONDS);
           return token;
         }
       }
@@ -103,8 +116,18 @@ final class ClusterTokenStore implements TokenStore {
     }
     String selector = token.substring(0, SELECTOR_LENGTH);
     Entry e = tokens.get(selector); // a local read: every node holds every token
-    if (e == null || !verifierMatches(e.verifier, token)) {
-      return Future.succeededFuture();
+    if (e == null) {
+      // unknown here: maybe issued on another node a moment ago, its copy still on the way
+      return Future.fromCompletionStage(recent.getAsync(selector), vertx.getOrCreateContext())
+          .map(issued -> issued == null ? null : check(selector, token, issued));
+    }
+    return Future.succeededFuture(check(selector, token, e));
+  }
+
+  /** The token's holder if {@code e} is its entry and it is neither expired nor revoked (and then it is used); else null. */
+  private Holder check(String selector, String token, Entry e) {
+    if (!verifierMatches(e.verifier, token)) {
+      return null;
     }
     long now = clock.getAsLong();
     Seen seen = usedHere.get(selector);
@@ -113,7 +136,7 @@ final class ClusterTokenStore implements TokenStore {
     if (now - lastUsed >= ttlMillis || (revokedAt != null && e.issuedMillis <= revokedAt)) {
       usedHere.remove(selector);
       vertx.executeBlocking(() -> tokens.remove(selector), false);
-      return Future.succeededFuture();
+      return null;
     }
     if (seen == null) {
       seen = new Seen();
@@ -125,7 +148,7 @@ final class ClusterTokenStore implements TokenStore {
       seen.sharedAt = now;
       share(selector, e, now);
     }
-    return Future.succeededFuture(e.holder);
+    return e.holder;
   }
 
   /** Writes a newer last-use time to the cluster, off the event loop (a write may wait for its partition's owner). */

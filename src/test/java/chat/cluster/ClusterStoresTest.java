@@ -138,6 +138,23 @@ class ClusterStoresTest {
   }
 
   @Test
+  @DisplayName("a token whose replicated copy has not reached a member yet is found in the recent-issue map there")
+  void tokenNotYetReplicatedIsFoundInRecentMap() throws Exception {
+    TokenStore.Holder gina = new TokenStore.Holder("gina", "/avatar/gina/default_avatar.png");
+    // the state right after an issue on another member: in the recent map, not (yet) in the local copy
+    String token = "0123456789abcdef" + "fedcba9876543210";
+    com.hazelcast.map.IMap<String, ClusterTokenStore.Entry> recent =
+        ClusterNode.hazelcast(vertxA).getMap(ClusterNode.RECENT_TOKENS_MAP);
+    recent.set(token.substring(0, 16), new ClusterTokenStore.Entry(gina, token.substring(16), now.get(), now.get()));
+    assertEquals(gina, use(b, token));
+    assertEquals(gina, use(a, token));
+    assertNull(use(b, token.substring(0, 16) + "0".repeat(16)), "wrong verifier");
+    assertNull(use(b, "fedcba9876543210" + "0123456789abcdef"), "unknown everywhere");
+    assertEquals(0, await(b.tokens().revokeUser("gina")), "no replicated copy to remove");
+    assertNull(use(b, token), "revoked: the tombstone covers the recent map too");
+  }
+
+  @Test
   @DisplayName("the sliding expiry is shared: a use on B keeps the token alive on A; unused for a TTL, it is dead on both")
   void slidingExpiryIsShared() throws Exception {
     TokenStore.Holder carol = new TokenStore.Holder("carol", "/avatar/carol/default_avatar.png");
