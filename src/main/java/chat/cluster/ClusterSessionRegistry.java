@@ -8,6 +8,7 @@ import com.hazelcast.cluster.MembershipEvent;
 import com.hazelcast.cluster.MembershipListener;
 import com.hazelcast.core.EntryEvent;
 import com.hazelcast.core.HazelcastInstance;
+import com.hazelcast.core.LifecycleEvent;
 import com.hazelcast.map.IMap;
 import com.hazelcast.map.MapEvent;
 import com.hazelcast.map.listener.EntryAddedListener;
@@ -90,6 +91,15 @@ final class ClusterSessionRegistry implements SessionRegistry {
       r.everyone.putIfAbsent(e.getKey(), ref(e.getValue()));
     }
     hazelcast.getCluster().addMembershipListener(r.new GoneNodeSweeper());
+    hazelcast.getLifecycleService().addLifecycleListener(event -> {
+      if (event.getState() == LifecycleEvent.LifecycleState.MERGED) {
+        vertx.executeBlocking(() -> {
+          r.reconcileAfterMerge();
+          return null;
+        }, false)
+            .onFailure(err -> log.warn("Could not check this node's sessions after rejoining the cluster: {}", err.toString()));
+      }
+    });
     vertx.setPeriodic(SWEEP_MILLIS, SWEEP_MILLIS, id -> r.sweep("periodic check"));
     return r;
   }
@@ -166,6 +176,37 @@ final class ClusterSessionRegistry implements SessionRegistry {
       }
     });
     return Future.succeededFuture(idle);
+  }
+
+  /**
+   * This node was cut off (a network split, or frozen past cluster.failureSeconds) and has merged
+   * back into the cluster, whose session map may have moved on meanwhile: the others released
+   * this node's sessions, and some of its users logged in elsewhere. Each session this node still
+   * holds is claimed again; one whose user now holds another session ends, so that every user
+   * holds one. The view is rebuilt from the map. Blocking: runs on a worker.
+   */
+  void reconcileAfterMerge() {
+    int kept = 0;
+    int ended = 0;
+    for (Map.Entry<String, Mine> e : mine.entrySet()) {
+      String user = e.getKey();
+      SessionRef ref = e.getValue().ref;
+      String ours = value(ref);
+      String current = sessions.putIfAbsent(user, ours);
+      if (current == null || current.equals(ours)) {
+        kept++;
+      } else {
+        ended++;
+        mine.remove(user, e.getValue());
+        vertx.eventBus().send(ref.owner(), OwnerCommands.loggedInElsewhere(ref.connection(), user));
+      }
+    }
+    everyone.clear();
+    for (Map.Entry<String, String> e : sessions.entrySet()) {
+      everyone.put(e.getKey(), ref(e.getValue()));
+    }
+    log.warn("This node rejoined the cluster after being cut off: {} of its session(s) kept, {} ended (their users"
+        + " had logged in on another node)", kept, ended);
   }
 
   /** How many sessions this node's view holds, every node's. */

@@ -23,6 +23,13 @@ public final class OwnerCommands {
   /** Close the connection's session (an administrator's kick), if it is still the user's. */
   public static final String KICK = "kick";
 
+  /** Close the connection's session: its user holds another one (after a cluster split healed). */
+  public static final String LOGGED_IN_ELSEWHERE = "logged-in-elsewhere";
+
+  public static JsonObject loggedInElsewhere(long connection, String username) {
+    return new JsonObject().put(OP, LOGGED_IN_ELSEWHERE).put(CONNECTION, connection).put(USER, username);
+  }
+
   /** Record activity on the connection's session (a heartbeat or chat that arrived on another node). */
   public static final String TOUCH = "touch";
 

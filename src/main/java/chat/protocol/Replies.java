@@ -35,6 +35,8 @@ public final class Replies {
   public static final Reply IDLE_TIMEOUT = error(0, "Idle timeout");
   /** [ext] sent to every connection when the server stops (SIGTERM), just before it closes. */
   public static final Reply SHUTTING_DOWN = error(0, "Server shutting down");
+  /** [ext] cluster: sent before closing a session whose user logged in on another node while this node was cut off. */
+  public static final Reply LOGGED_IN_ELSEWHERE = error(0, "Session ended: logged in elsewhere");
   /** [ext] sent before an administrator's kick closes the session. */
   public static final Reply KICKED = error(0, "Session closed by an administrator");
   /** [ext] HTTP: a body over http.maxBodyBytes. */

@@ -185,6 +185,11 @@ public final class TcpVerticle extends VerticleBase {
           c.closeWith(Replies.KICKED);
         }
       }
+      case OwnerCommands.LOGGED_IN_ELSEWHERE -> {
+        if (c.user != null && c.user.equals(cmd.getString(OwnerCommands.USER))) {
+          c.closeWith(Replies.LOGGED_IN_ELSEWHERE);
+        }
+      }
       case OwnerCommands.TOUCH -> {
         if (c.user != null && c.user.equals(cmd.getString(OwnerCommands.USER))) {
           sessions.touch(c.user);
