@@ -209,11 +209,6 @@ final class ClusterSessionRegistry implements SessionRegistry {
         + " had logged in on another node)", kept, ended);
   }
 
-  /** How many sessions this node's view holds, every node's. */
-  int sessionsSeen() {
-    return everyone.size();
-  }
-
   private String value(SessionRef ref) {
     return nodeId + SEP + ref.owner() + SEP + ref.connection();
   }
