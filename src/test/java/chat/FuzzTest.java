@@ -118,7 +118,7 @@ class FuzzTest {
       String name = f.getName();
       boolean httpOnly = name.startsWith("HTTP_") || List.of("REQUEST_TOO_LARGE", "NOT_FOUND", "METHOD_NOT_ALLOWED", "BAD_REQUEST",
           "INTERNAL_ERROR").contains(name);
-      boolean tcpOnly = name.startsWith("TCP_") || List.of("MESSAGE_TOO_LARGE", "UNKNOWN_TYPE", "IDLE_TIMEOUT", "KICKED", "SHUTTING_DOWN",
+      boolean tcpOnly = name.startsWith("TCP_") || List.of("MESSAGE_TOO_LARGE", "UNKNOWN_TYPE", "IDLE_TIMEOUT", "KICKED", "LOGGED_IN_ELSEWHERE", "SHUTTING_DOWN",
           "PING", "HEARTBEAT_OK", "HEARTBEAT_ERROR").contains(name);
       if (!httpOnly) {
         assertNotNull(DOC.tcpShape(r.json), name + " = " + r.json + " is not documented in PROTOCOL.md §4");
