@@ -33,6 +33,12 @@ public final class ClusterNode {
   static final String TOKENS_MAP = "chat.tokens";
   static final String RECENT_TOKENS_MAP = "chat.tokens.recent";
   static final String REVOCATIONS_MAP = "chat.token-revocations";
+  /**
+   * The member attribute holding this node's id: a UUID drawn at startup that, unlike Hazelcast's
+   * member UUID, stays the same when a node that was cut off merges back into the cluster (Hazelcast
+   * gives it a new member UUID then). Session entries name their node by it.
+   */
+  static final String NODE_ATTRIBUTE = "chat.node";
 
   private ClusterNode() {
   }
@@ -56,6 +62,7 @@ public final class ClusterNode {
   static Config hazelcastConfig(ChatConfig config, String address) {
     Config hz = ConfigUtil.loadConfig(); // keeps the settings of Vert.x's own maps
     hz.setClusterName(config.clusterName);
+    hz.getMemberAttributeConfig().setAttribute(NODE_ATTRIBUTE, java.util.UUID.randomUUID().toString());
     hz.setProperty("hazelcast.phone.home.enabled", "false");
     hz.setProperty("hazelcast.logging.type", "slf4j");
     // the server stops Vert.x (and so leaves the cluster) on SIGTERM itself
@@ -99,9 +106,14 @@ public final class ClusterNode {
     return ((HazelcastClusterManager) ((VertxInternal) vertx).clusterManager()).getHazelcastInstance();
   }
 
-  /** This node's id in the cluster (its Hazelcast member UUID, also the Vert.x node id). */
+  /** This node's id in the cluster ({@link #NODE_ATTRIBUTE}). */
   public static String nodeId(Vertx vertx) {
-    return hazelcast(vertx).getCluster().getLocalMember().getUuid().toString();
+    return nodeId(hazelcast(vertx).getCluster().getLocalMember());
+  }
+
+  static String nodeId(com.hazelcast.cluster.Member member) {
+    String id = member.getAttribute(NODE_ATTRIBUTE);
+    return id != null ? id : member.getUuid().toString();
   }
 
   /** Readiness: UP with the member count while this node's Hazelcast member runs, else DOWN. */

@@ -78,7 +78,7 @@ final class ClusterSessionRegistry implements SessionRegistry {
     this.vertx = vertx;
     this.hazelcast = hazelcast;
     this.sessions = hazelcast.getMap(ClusterNode.SESSIONS_MAP);
-    this.nodeId = hazelcast.getCluster().getLocalMember().getUuid().toString();
+    this.nodeId = ClusterNode.nodeId(hazelcast.getCluster().getLocalMember());
     this.clock = clock;
   }
 
@@ -278,8 +278,9 @@ final class ClusterSessionRegistry implements SessionRegistry {
     List<Predicate<String, String>> alive = new ArrayList<>();
     Set<String> aliveIds = new java.util.HashSet<>();
     for (Member m : members) {
-      aliveIds.add(m.getUuid().toString());
-      alive.add(Predicates.like("this", m.getUuid() + String.valueOf(SEP) + "%"));
+      String id = ClusterNode.nodeId(m);
+      aliveIds.add(id);
+      alive.add(Predicates.like("this", id + SEP + "%"));
     }
     Predicate<String, String> gone = Predicates.not(Predicates.or(alive.toArray(new Predicate[0])));
     Set<String> users = sessions.keySet(gone);
