@@ -66,6 +66,8 @@ class ClusterSilentNodeTest {
         long stopped = System.nanoTime();
         String reply;
         try (LineClient elsewhere = b.connect()) {
+          // a login whose session entry lives on the frozen node waits until the node is declared dead
+          elsewhere.socket().setSoTimeout(15_000);
           do {
             reply = elsewhere.send(loginJson("sAlice")).readLine();
             if (!reply.equals(ALREADY)) {
