@@ -160,6 +160,12 @@ class BroadcastTest {
 
   /** Reads {@code count} broadcasts on a background thread; skips the sender's success replies if {@code sender}. */
   private static CompletableFuture<List<String>> collect(LineClient c, int count, boolean sender) {
+    return collect(c, count, sender, new java.util.concurrent.atomic.AtomicInteger());
+  }
+
+  /** As above; {@code received} counts the broadcasts read so far, for a sender that keeps pace with its readers. */
+  private static CompletableFuture<List<String>> collect(LineClient c, int count, boolean sender,
+      java.util.concurrent.atomic.AtomicInteger received) {
     return CompletableFuture.supplyAsync(() -> {
       List<String> broadcasts = new ArrayList<>(count);
       int replies = 0;
@@ -169,6 +175,7 @@ class BroadcastTest {
           replies++;
         } else {
           broadcasts.add(line);
+          received.incrementAndGet();
         }
       }
       return broadcasts;
@@ -482,13 +489,22 @@ class BroadcastTest {
     // 2000 chats of ~4 KB: about 8 MB per receiver, far more than the kernel buffers and 64 KiB of queue
     int n = 2000;
     String padding = "x".repeat(4000);
-    CompletableFuture<List<String>> atSender = collect(sender, n, true);
-    CompletableFuture<List<String>> atReader = collect(reader, n, false);
+    java.util.concurrent.atomic.AtomicInteger senderGot = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.atomic.AtomicInteger readerGot = new java.util.concurrent.atomic.AtomicInteger();
+    CompletableFuture<List<String>> atSender = collect(sender, n, true, senderGot);
+    CompletableFuture<List<String>> atReader = collect(reader, n, false, readerGot);
     long from = System.currentTimeMillis();
     StringBuilder batch = new StringBuilder();
     for (int i = 0; i < n; i++) {
       batch.append(chatJson(tokens.get(0), i + ":" + padding));
       if (batch.length() > 256 * 1024 || i == n - 1) {
+        // the two readers here are test threads on a machine that may be busy: the sender keeps
+        // within 256 chats (1 MB) of them, so that only nick, who never reads, falls behind
+        long wait = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (Math.min(senderGot.get(), readerGot.get()) < i - 256 && System.nanoTime() < wait
+            && !atSender.isDone() && !atReader.isDone()) {
+          Thread.sleep(2);
+        }
         sender.send(batch.toString());
         batch.setLength(0);
       }
