@@ -50,7 +50,7 @@ class ClusterSilentNodeTest {
   @DisplayName("a frozen node's sessions are released within 10 s; when it wakes it rejoins and ends the sessions taken over meanwhile")
   void silentNodeIsDeclaredDeadThenRejoins() throws Exception {
     try (PgDatabase db = Postgres.server().newDatabase();
-        ClusterNodes c = new ClusterNodes(root, db, 3, Map.of("CHAT_CLUSTER_FAILURESECONDS", "4"))) {
+        ClusterNodes c = new ClusterNodes(root, db, 3, Map.of("CHAT_CLUSTER_FAILURESECONDS", "3"))) {
       c.start();
       Node frozen = c.node(0);
       Node b = c.node(1);
@@ -76,7 +76,7 @@ class ClusterSilentNodeTest {
             Thread.sleep(200);
           } while (System.nanoTime() - stopped < TimeUnit.SECONDS.toNanos(12));
           long millis = (System.nanoTime() - stopped) / 1_000_000;
-          System.out.println("[figures] frozen node (failureSeconds 4): its user logged in on another node after " + millis + " ms");
+          System.out.println("[figures] frozen node (failureSeconds 3): its user logged in on another node after " + millis + " ms");
           assertTrue(reply.contains("\"status\":\"success\""), "after " + millis + " ms: " + reply);
           assertTrue(millis <= 10_000, "released after " + millis + " ms");
 
