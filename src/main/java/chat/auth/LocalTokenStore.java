@@ -82,8 +82,9 @@ public final class LocalTokenStore implements TokenStore {
    * Whether the last 16 characters of {@code token} are {@code verifier}, in time that does not
    * depend on where they differ: every character is compared and the differences OR-ed, as
    * {@link java.security.MessageDigest#isEqual} does, without turning the strings into bytes.
+   * Shared with the cluster-wide store, whose tokens have the same form.
    */
-  private static boolean verifierMatches(String verifier, String token) {
+  public static boolean verifierMatches(String verifier, String token) {
     int diff = 0;
     for (int i = 0; i < TOKEN_LENGTH - SELECTOR_LENGTH; i++) {
       diff |= verifier.charAt(i) ^ token.charAt(SELECTOR_LENGTH + i);

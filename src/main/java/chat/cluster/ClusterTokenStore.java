@@ -126,7 +126,7 @@ final class ClusterTokenStore implements TokenStore {
 
   /** The token's holder if {@code e} is its entry and it is neither expired nor revoked (and then it is used); else null. */
   private Holder check(String selector, String token, Entry e) {
-    if (!verifierMatches(e.verifier, token)) {
+    if (!chat.auth.LocalTokenStore.verifierMatches(e.verifier, token)) {
       return null;
     }
     long now = clock.getAsLong();
@@ -165,14 +165,6 @@ final class ClusterTokenStore implements TokenStore {
   /** The entry's TTL in the engine: past its expiry seen from any node, so the engine never evicts a live token. */
   private long engineTtl() {
     return ttlMillis + refreshMillis + 1000;
-  }
-
-  private static boolean verifierMatches(String verifier, String token) {
-    int diff = 0;
-    for (int i = 0; i < TOKEN_LENGTH - SELECTOR_LENGTH; i++) {
-      diff |= verifier.charAt(i) ^ token.charAt(SELECTOR_LENGTH + i);
-    }
-    return diff == 0;
   }
 
   @Override
