@@ -11,7 +11,9 @@
 #
 # Builds nothing: expects target/chat-server.jar (mvn -B -q package -DskipTests).
 # Environment: JAR; JAVA_OPTS (server JVM flags, default the README run command's); HZ_OPTS (added
-# for cluster runs: the flags that keep Hazelcast from warning); SERVER_CPU, GEN_CPU; WARMUP (2s);
+# for cluster runs: the flags that keep Hazelcast from warning); SERVER_CPU, GEN_CPU; WARMUP (20s: on one
+# core the JIT is still compiling the fan-out path seconds into the load; with 2s a run rose by up to 2x
+# within its window);
 # LOAD_OPTS (more chat.bench.Load options, e.g. "--payload 200"); SERVER_ENV (more CHAT_*=... for
 # every server); ONLY (e.g. "a c": run only these scenarios); OUT (reports and server logs, kept;
 # default /tmp/cluster-bench); PROFILER (path of async-profiler's libasyncProfiler.so: each server
@@ -32,7 +34,7 @@ JAR=${JAR:-$PWD/target/chat-server.jar}
 JAVA_OPTS=${JAVA_OPTS:--XX:+UseSerialGC -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20}
 HZ_OPTS=${HZ_OPTS:---add-modules java.se --add-exports java.base/jdk.internal.ref=ALL-UNNAMED --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/sun.nio.ch=ALL-UNNAMED --add-opens java.management/sun.management=ALL-UNNAMED --add-opens jdk.management/com.sun.management.internal=ALL-UNNAMED}
 SERVER_CPU=${SERVER_CPU:-0}; GEN_CPU=${GEN_CPU:-1}
-WARMUP=${WARMUP:-2s}
+WARMUP=${WARMUP:-20s}
 ONLY=${ONLY:-a b c}
 OUT=${OUT:-/tmp/cluster-bench}
 MAX_SECONDS=${MAX_SECONDS:-2700}

@@ -15,6 +15,7 @@ import chat.limits.AbuseLimits;
 import chat.metrics.ServerMetrics;
 import chat.net.ConnectionCap;
 import chat.net.Tls;
+import chat.protocol.Addresses;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import chat.reaper.ReaperVerticle;
@@ -25,6 +26,7 @@ import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.WorkerExecutor;
+import io.vertx.core.buffer.Buffer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -36,6 +38,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 
 /**
@@ -147,11 +150,13 @@ public final class ChatServer {
         readiness(vertx, users, config));
     AbuseLimits limits = AbuseLimits.of(config, System::nanoTime);
     // clustered: tokens and sessions are cluster-wide (Hazelcast); else in this process's memory
+    // clustered: chats reach the other nodes in batches (ClusterRelay); else a local publish
     Future<Shared> shared = vertx.isClustered()
         ? chat.cluster.ClusterStores.open(vertx, config.tokenTtlSeconds * 1000L, clock)
-            .map(c -> new Shared(c.tokens(), c.sessions()))
+            .compose(c -> chat.cluster.ClusterRelay.start(vertx)
+                .map(relay -> new Shared(c.tokens(), c.sessions(), relay::publish)))
         : Future.succeededFuture(new Shared(new LocalTokenStore(config.tokenTtlSeconds * 1000L, clock),
-            new LocalSessionRegistry(clock)));
+            new LocalSessionRegistry(clock), line -> vertx.eventBus().publish(Addresses.BROADCAST, line)));
 
     return shared.compose(state -> vertx.<Void>executeBlocking(() -> {
           installDefaultAvatar(Path.of(config.avatarDir));
@@ -160,7 +165,7 @@ public final class ChatServer {
         .compose(state -> {
           TokenStore tokens = state.tokens();
           SessionRegistry sessions = state.sessions();
-          ChatService chats = new ChatService(vertx.eventBus(), tokens, sessions, config.maxMessageLength,
+          ChatService chats = new ChatService(state.broadcast(), tokens, sessions, config.maxMessageLength,
               limits.chatsPerUser, metrics, clock);
           return users.prepare(pw -> hashing.executeBlocking(() -> hasher.hash(pw), false), PasswordHasher::isHash)
             .compose(v -> server.deploy(() -> new AuthVerticle(users, hasher, hashing, tokens, sessions, config.avatarDir,
@@ -195,8 +200,8 @@ public final class ChatServer {
     return checks;
   }
 
-  /** The state every verticle shares: tokens and sessions, local or cluster-wide. */
-  private record Shared(TokenStore tokens, SessionRegistry sessions) {
+  /** The state every verticle shares: tokens, sessions and where accepted chats go, local or cluster-wide. */
+  private record Shared(TokenStore tokens, SessionRegistry sessions, Consumer<Buffer> broadcast) {
   }
 
   private static PasswordHasher.Params hashParams(ChatConfig config) {

@@ -7,20 +7,23 @@ import chat.protocol.Addresses;
 import chat.protocol.ChatOutcome;
 import chat.protocol.Replies;
 import io.vertx.core.Future;
-import io.vertx.core.eventbus.EventBus;
+import io.vertx.core.buffer.Buffer;
 
+import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 
 /**
  * Accepts chats and heartbeats for both listeners. It runs on the caller's event loop and
  * answers from the token store and session registry directly: the hot path pays no event-bus
- * round trip, and an accepted chat is encoded once and published on {@link Addresses#BROADCAST}.
+ * round trip, and an accepted chat is encoded once and handed to {@code broadcast}: a publish on
+ * {@link Addresses#BROADCAST}, or with the cluster on, {@code chat.cluster.ClusterRelay#publish}.
  */
 public final class ChatService {
 
   private static final Future<Boolean> NO_SESSION_NEEDED = Future.succeededFuture(true);
 
-  private final EventBus eventBus;
+  /** Sends an accepted chat's encoded line to every session. */
+  private final Consumer<Buffer> broadcast;
   private final TokenStore tokens;
   private final SessionRegistry sessions;
   private final int maxMessageLength;
@@ -29,11 +32,11 @@ public final class ChatService {
   /** limits.chatMessagesPerSecond, per author, shared by both listeners. */
   private final TokenBucketLimiter chatLimit;
 
-  public ChatService(EventBus eventBus, TokenStore tokens, SessionRegistry sessions, int maxMessageLength,
+  public ChatService(Consumer<Buffer> broadcast, TokenStore tokens, SessionRegistry sessions, int maxMessageLength,
       TokenBucketLimiter chatLimit, ServerMetrics metrics, LongSupplier clock) {
     this.chatLimit = chatLimit;
     this.metrics = metrics;
-    this.eventBus = eventBus;
+    this.broadcast = broadcast;
     this.tokens = tokens;
     this.sessions = sessions;
     this.maxMessageLength = maxMessageLength;
@@ -74,8 +77,7 @@ public final class ChatService {
           return ChatOutcome.TOO_MANY_MESSAGES;
         }
         sessions.touch(holder.username()); // the author's session, if there is one, is active
-        eventBus.publish(Addresses.BROADCAST,
-            Replies.broadcast(holder.username(), text, holder.avatarUrl(), clock.getAsLong()));
+        broadcast.accept(Replies.broadcast(holder.username(), text, holder.avatarUrl(), clock.getAsLong()));
         metrics.chatAccepted(!needsSession);
         return ChatOutcome.SENT;
       });

@@ -5,7 +5,11 @@ import chat.auth.SessionRegistry;
 import chat.auth.TokenStore;
 import chat.config.ChatConfig;
 import com.hazelcast.replicatedmap.ReplicatedMap;
+import chat.protocol.Addresses;
+import io.vertx.core.Context;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.json.JsonObject;
@@ -257,5 +261,56 @@ class ClusterStoresTest {
     assertTrue(System.nanoTime() - left < TimeUnit.SECONDS.toNanos(10));
     assertNull(await(b.sessions().bind("frank", new SessionRef("chat.tcp.owner.b", 4))));
     assertTrue(await(b.sessions().release("frank", new SessionRef("chat.tcp.owner.b", 4))));
+  }
+
+  @Test
+  @DisplayName("the relay: the chats of one event-loop turn reach the other member in one message, in order, once; "
+      + "this member's sessions get each once")
+  void relayBatchesChatsPerTurn() throws Exception {
+    ClusterRelay relayA = await(ClusterRelay.start(vertxA));
+    await(ClusterRelay.start(vertxB));
+    List<String> atA = new java.util.concurrent.CopyOnWriteArrayList<>();
+    List<String> atB = new java.util.concurrent.CopyOnWriteArrayList<>();
+    List<Integer> relayMessagesAtB = new java.util.concurrent.CopyOnWriteArrayList<>();
+    await(vertxA.eventBus().<Buffer>consumer(Addresses.BROADCAST, m -> atA.add(m.body().toString())).completion());
+    await(vertxB.eventBus().<Buffer>consumer(Addresses.BROADCAST, m -> atB.add(m.body().toString())).completion());
+    await(vertxB.eventBus().<Buffer>consumer(ClusterRelay.ADDRESS, m -> relayMessagesAtB.add(m.body().getInt(8)))
+        .completion());
+    // the relay consumers are registered cluster-wide: wait until A's publishes reach B
+    eventually("B's relay consumer known on A", () -> {
+      relayA.publish(Buffer.buffer("probe"));
+      try {
+        Thread.sleep(100);
+      } catch (InterruptedException e) {
+        throw new RuntimeException(e);
+      }
+      return atB.contains("probe");
+    });
+    eventually("the probes arrived", () -> atA.size() == atB.size());
+    atA.clear();
+    atB.clear();
+    relayMessagesAtB.clear();
+
+    List<String> sent = List.of("one", "two", "three", "four", "five", "six", "seven");
+    Context ctx = vertxA.getOrCreateContext(); // from this test thread: a new event-loop context
+    Promise<Void> turn = Promise.promise();
+    ctx.runOnContext(v -> { // one event-loop turn: one batch of five
+      sent.subList(0, 5).forEach(line -> relayA.publish(Buffer.buffer(line)));
+      turn.complete();
+    });
+    await(turn.future());
+    relayA.publish(Buffer.buffer("six")); // not on an event loop: a batch of one, at once
+    Promise<Void> later = Promise.promise();
+    ctx.runOnContext(v -> {
+      relayA.publish(Buffer.buffer("seven"));
+      later.complete();
+    });
+    await(later.future());
+    eventually("B got the seven chats", () -> atB.size() >= 7);
+    eventually("A got the seven chats", () -> atA.size() >= 7);
+    Thread.sleep(500); // nothing more may come: no chat twice
+    assertEquals(sent, atB, "B: every chat once, in order");
+    assertEquals(sent, atA, "A: every chat once, in order");
+    assertEquals(List.of(5, 1, 1), relayMessagesAtB, "one relay message per turn (lines per message)");
   }
 }
