@@ -11,9 +11,13 @@
 #
 # Builds nothing: expects target/chat-server.jar (mvn -B -q package -DskipTests).
 # Environment: JAR; JAVA_OPTS (server JVM flags, default the README run command's); HZ_OPTS (added
-# for cluster runs: the flags that keep Hazelcast from warning); SERVER_CPU, GEN_CPU; WARMUP (20s: on one
-# core the JIT is still compiling the fan-out path seconds into the load; with 2s a run rose by up to 2x
-# within its window);
+# for cluster runs: the flags that keep Hazelcast from warning); SERVER_CPU, GEN_CPU; SENDER_CPU (the
+# core of node A in (c), default SERVER_CPU; set it to GEN_CPU to give B a core of its own, as (a)'s
+# server has, with A beside the generator: two machines, as far as two cores can show it); WARMUP (60s: on one
+# shared core the JVMs' compiler threads take that long to work off their queues, node A's above all
+# (its hot paths warm slowly and its compiler threads compete with B's fan-out for the core): with 2s,
+# runs rose by up to 2x within their window; with 20s, A's C2 compiler threads still took half of
+# A's CPU in the window (async-profiler) and (c) measured 0.65x (a); with 60s, 1.06x);
 # LOAD_OPTS (more chat.bench.Load options, e.g. "--payload 200"); SERVER_ENV (more CHAT_*=... for
 # every server); ONLY (e.g. "a c": run only these scenarios); OUT (reports and server logs, kept;
 # default /tmp/cluster-bench); PROFILER (path of async-profiler's libasyncProfiler.so: each server
@@ -33,8 +37,8 @@ cd "$(dirname "$0")/.."
 JAR=${JAR:-$PWD/target/chat-server.jar}
 JAVA_OPTS=${JAVA_OPTS:--XX:+UseSerialGC -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20}
 HZ_OPTS=${HZ_OPTS:---add-modules java.se --add-exports java.base/jdk.internal.ref=ALL-UNNAMED --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/sun.nio.ch=ALL-UNNAMED --add-opens java.management/sun.management=ALL-UNNAMED --add-opens jdk.management/com.sun.management.internal=ALL-UNNAMED}
-SERVER_CPU=${SERVER_CPU:-0}; GEN_CPU=${GEN_CPU:-1}
-WARMUP=${WARMUP:-20s}
+SERVER_CPU=${SERVER_CPU:-0}; GEN_CPU=${GEN_CPU:-1}; SENDER_CPU=${SENDER_CPU:-$SERVER_CPU}
+WARMUP=${WARMUP:-60s}
 ONLY=${ONLY:-a b c}
 OUT=${OUT:-/tmp/cluster-bench}
 MAX_SECONDS=${MAX_SECONDS:-2700}
@@ -110,9 +114,10 @@ cat > "$WORK/logback.xml" << 'EOF'
 </configuration>
 EOF
 
-# start_node NAME DIR [CLUSTER_NAME HZ_PORT MEMBERS]: starts a server pinned to SERVER_CPU; sets NODE_PID
+# start_node NAME DIR [CLUSTER_NAME HZ_PORT MEMBERS]: starts a server pinned to SERVER_CPU (CPU, when
+# set); sets NODE_PID
 start_node() {
-  local name=$1 dir=$2 cluster=()
+  local name=$1 dir=$2 cluster=() cpu=${CPU:-$SERVER_CPU}
   if [ $# -gt 2 ]; then
     cluster=(CHAT_CLUSTER_ENABLED=true "CHAT_CLUSTER_NAME=$3" CHAT_CLUSTER_HOST=127.0.0.1 "CHAT_CLUSTER_PORT=$4"
              "CHAT_CLUSTER_MEMBERS=$5" CHAT_CLUSTER_EVENTBUSPORT=0)
@@ -122,7 +127,7 @@ start_node() {
   # loaded at startup, idle until the window: attaching it later would change the JIT's settings mid-run
   [ -n "${PROFILER:-}" ] && opts="$opts -agentpath:$PROFILER -XX:+UnlockDiagnosticVMOptions -XX:+DebugNonSafepoints"
   # shellcheck disable=SC2086
-  taskset -c "$SERVER_CPU" env -C "$dir" CHAT_HTTP_PORT=0 CHAT_TCP_PORT=0 CHAT_HOST=127.0.0.1 \
+  taskset -c "$cpu" env -C "$dir" CHAT_HTTP_PORT=0 CHAT_TCP_PORT=0 CHAT_HOST=127.0.0.1 \
       "CHAT_DB_URL=jdbc:sqlite:$(dirname "$dir")/shared.db" CHAT_AUTH_HASHCOST=low CHAT_LIMITS_ENABLED=false CHAT_LOG_LEVEL=WARN \
       CHAT_TCP_MAXCONNECTIONS=20000 "${cluster[@]}" ${SERVER_ENV:-} \
       java $opts "-Dlogback.configurationFile=$WORK/logback.xml" -jar "$JAR" > "$dir/$name.log" 2>&1 &
@@ -208,7 +213,7 @@ run() {
     case $sc in
       a) start_node a "$dir/a" ;;
       b) start_node a "$dir/a" "$name" "$hz1" "127.0.0.1:$hz1" ;;
-      c) start_node a "$dir/a" "$name" "$hz1" "127.0.0.1:$hz1,127.0.0.1:$hz2" ;;
+      c) CPU=$SENDER_CPU start_node a "$dir/a" "$name" "$hz1" "127.0.0.1:$hz1,127.0.0.1:$hz2" ;;
     esac
     a=$NODE_PID
     if ! await_node a "$dir/a" "$a" "$([ "$sc" = a ] || echo 1)"; then
@@ -254,7 +259,7 @@ short() {
 }
 
 echo "cluster.sh: $SESSIONS sessions x $SENDERS senders, window $WINDOW, $DURATION (warm-up $WARMUP), $RUNS runs each;" \
-     "servers on CPU $SERVER_CPU, generator on CPU $GEN_CPU; $(nproc) CPUs; loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
+     "servers on CPU $SERVER_CPU$([ "$SENDER_CPU" != "$SERVER_CPU" ] && echo " (node A in (c) on CPU $SENDER_CPU)"), generator on CPU $GEN_CPU; $(nproc) CPUs; loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "  server JVM: $JAVA_OPTS (+ Hazelcast flags in cluster runs); reports in $OUT"
 for sc in a b c; do : > "$OUT/$sc.results"; : > "$OUT/$sc.discarded"; done
 for i in $(seq 1 "$RUNS"); do

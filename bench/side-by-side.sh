@@ -10,8 +10,11 @@
 # `gcc -O2 -o /tmp/fanout/fanout ../shared/tools/fanout/fanout.c`), JAR (default target/chat-server.jar),
 # JAVA_OPTS (server JVM flags, default the README's), SERVER_ENV (more CHAT_* settings for the chat
 # server, e.g. "CHAT_METRICS_ENABLED=false"), REDIS=0 to skip Redis, OUT (folder for the raw
-# reports, default /tmp/side-by-side). The chat server runs with the low hashing cost and the
-# abuse limits off: neither scenario is about them.
+# reports, default /tmp/side-by-side), WARMUP (the referee's warm-up in seconds, default 2 as in its
+# ANCHORS.md; the same for both servers: Redis needs none, but this server's JIT on one core is
+# still compiling its fan-out path seconds into the load, so 20 shows it as it runs for hours).
+# The chat server runs with the low hashing cost and the abuse limits off: neither scenario is
+# about them.
 set -euo pipefail
 SUBS=${1:?subs}; SENDERS=${2:?senders}; WINDOW=${3:?window}; RATE=${4:?rate}; RUNS=${5:-3}
 cd "$(dirname "$0")/.."
@@ -19,6 +22,7 @@ FANOUT=${FANOUT:-/tmp/fanout/fanout}
 JAR=${JAR:-$PWD/target/chat-server.jar}
 JAVA_OPTS=${JAVA_OPTS:--XX:+UseSerialGC -Xms16m -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20}
 OUT=${OUT:-/tmp/side-by-side}
+WARMUP=${WARMUP:-2}
 mkdir -p "$OUT"
 [ -x "$FANOUT" ] || { echo "build the referee first: mkdir -p $(dirname $FANOUT) && gcc -O2 -o $FANOUT ../shared/tools/fanout/fanout.c" >&2; exit 2; }
 [ -f "$JAR" ] || { echo "build the server first: mvn -q -DskipTests package" >&2; exit 2; }
@@ -36,7 +40,7 @@ run_chat() {
   pid=$!
   for _ in $(seq 1 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
   taskset -c 1 "$FANOUT" --mode chat --port $port --subs "$SUBS" --senders "$SENDERS" --rate "$RATE" \
-      --window "$WINDOW" --duration 10 --warmup 2 --payload 100 --src-ips 4 --stall-ms 5000 \
+      --window "$WINDOW" --duration 10 --warmup "$WARMUP" --payload 100 --src-ips 4 --stall-ms 5000 \
       --server-pid $pid > "$report" 2>&1 || true
   kill $pid; wait $pid 2>/dev/null || true
   grep '^STATS' "$report" || echo "STATS failed (see $report)"
@@ -50,7 +54,7 @@ run_redis() {
   pid=$!
   for _ in $(seq 1 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
   taskset -c 1 "$FANOUT" --mode redis --port $port --subs "$SUBS" --senders "$SENDERS" --rate "$RATE" \
-      --window "$WINDOW" --duration 10 --warmup 2 --payload 100 --stall-ms 5000 \
+      --window "$WINDOW" --duration 10 --warmup "$WARMUP" --payload 100 --stall-ms 5000 \
       --server-pid $pid > "$report" 2>&1 || true
   kill $pid; wait $pid 2>/dev/null || true
   grep '^STATS' "$report" || echo "STATS failed (see $report)"

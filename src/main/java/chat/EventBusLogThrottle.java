@@ -13,7 +13,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * event bus (its connections to other nodes). When a node dies, the bus logs a failed connection,
  * with its stack trace, for every chat sent to that node until the cluster drops it: hundreds of
  * lines a second. The first one of each interval still shows (a blocked event-bus port stays
- * visible); the member leaving is logged by the session registry. Configured in logback.xml.
+ * visible); the member leaving is logged by the session registry. Installed by LogbackDefaults.
  */
 public final class EventBusLogThrottle extends TurboFilter {
 

@@ -11,7 +11,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Applies {@code log.format} and {@code log.level} to Logback once the configuration is read:
- * readable lines by default (src/main/resources/logback.xml), one JSON object per line with
+ * readable lines by default ({@link LogbackDefaults}), one JSON object per line with
  * {@code log.format=json}.
  */
 final class Logging {
