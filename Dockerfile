@@ -31,7 +31,6 @@ VOLUME ["/data"]
 #   clustered event bus (cluster.eventBusPort: the jar's default 0 picks a free port, which no one
 #   could publish, so the image fixes it with CHAT_CLUSTER_EVENTBUSPORT below)
 EXPOSE 5001 8889 5443 8890 5701 5702
-USER chat
 # Serial GC with a small young generation and a heap that gives memory back: the live heap is small
 # and the event loops should not share their cores with GC threads (5.2 kB of RSS per idle session
 # measured with 19,000 sessions: README, Performance); container-aware heap
@@ -41,8 +40,18 @@ USER chat
 # CHAT_CLUSTER_EVENTBUSPORT: the exposed event-bus port above; only read when CHAT_CLUSTER_ENABLED=true
 ENV JAVA_OPTS="-XX:+UseSerialGC -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20 -XX:MaxRAMPercentage=75 -XX:+ExitOnOutOfMemoryError --add-modules java.se --add-exports java.base/jdk.internal.ref=ALL-UNNAMED --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/sun.nio.ch=ALL-UNNAMED --add-opens java.management/sun.management=ALL-UNNAMED --add-opens jdk.management/com.sun.management.internal=ALL-UNNAMED" \
     CHAT_CLUSTER_EVENTBUSPORT=5702
+# Class-data sharing: a training start of the server, here at build time, records the classes a
+# start loads (about 4,700) in an archive that every start of the container then maps instead of
+# reading and verifying them from the jar: startup to both ports on one core 2.8 s -> 1.6-1.8 s
+# (README, Performance). The archive belongs to this JDK and this jar; a start that cannot use it
+# (other flags, another JDK) falls back to the jar.
+RUN mkdir /tmp/cds-training && cd /tmp/cds-training \
+ && CHAT_HTTP_PORT=0 CHAT_TCP_PORT=0 CHAT_HOST=127.0.0.1 CHAT_AUTH_HASHCOST=low \
+    java $JAVA_OPTS -XX:ArchiveClassesAtExit=/app/chat-server.jsa -jar /app/chat-server.jar --exit-after-startup \
+ && cd / && rm -rf /tmp/cds-training && chmod 444 /app/chat-server.jsa
+USER chat
 # ready = the database answers (GET /health/ready); the jar asks it itself, the image has no curl
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
   CMD ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx32m", "-jar", "/app/chat-server.jar", "healthcheck"]
 # every config key can be set with an environment variable, e.g. -e CHAT_TCP_PORT=9000
-ENTRYPOINT ["sh", "-c", "exec java $JAVA_OPTS -jar /app/chat-server.jar \"$@\"", "chat-server"]
+ENTRYPOINT ["sh", "-c", "exec java -XX:SharedArchiveFile=/app/chat-server.jsa $JAVA_OPTS -jar /app/chat-server.jar \"$@\"", "chat-server"]

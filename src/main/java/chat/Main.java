@@ -49,6 +49,7 @@ public final class Main {
     }
     String confFile = null;
     boolean healthcheck = false;
+    boolean exitAfterStartup = false;
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       if (a.equals("--help") || a.equals("-h")) {
@@ -61,6 +62,8 @@ public final class Main {
         confFile = args[++i];
       } else if (a.startsWith("--conf=")) {
         confFile = a.substring("--conf=".length());
+      } else if (a.equals("--exit-after-startup")) {
+        exitAfterStartup = true;
       } else if (a.equals("healthcheck") && i == 0) {
         healthcheck = true;
       } else {
@@ -74,7 +77,7 @@ public final class Main {
       System.exit(HealthProbe.run(config));
     }
     Logging.configure(config);
-    run(config, started);
+    run(config, started, exitAfterStartup);
   }
 
   /**
@@ -100,7 +103,8 @@ public final class Main {
     }
   }
 
-  private static void run(ChatConfig config, long started) {
+  /** {@code exitAfterStartup}: stop cleanly (exit 0) right after the startup line, e.g. to train a class-data-sharing archive. */
+  private static void run(ChatConfig config, long started, boolean exitAfterStartup) {
     VertxOptions options = new VertxOptions().setPreferNativeTransport(true)
         .setEventLoopPoolSize(config.availableEventLoops());
     PrometheusMeterRegistry registry = null;
@@ -173,6 +177,9 @@ public final class Main {
             + chat.cluster.ClusterNode.members(vertx) + " member(s))" : "off", config.availableEventLoops(),
         vertx.isNativeTransportEnabled() ? "epoll" : "nio", config.metricsEnabled ? "on" : "off",
         (System.nanoTime() - started) / 1_000_000);
+    if (exitAfterStartup) {
+      shutdown.run();
+    }
   }
 
   /**
@@ -196,6 +203,8 @@ public final class Main {
         .append(AdminCli.USAGE).append('\n')
         .append("Other commands:\n")
         .append("  healthcheck       exit 0 when the server on this machine is ready (GET /health/ready), else 1\n")
+        .append("  --exit-after-startup   start, log the startup line, stop cleanly (a training run for\n")
+        .append("                    -XX:ArchiveClassesAtExit: see the Dockerfile)\n")
         .append("  --help, --version\n\n")
         .append("Configuration: defaults < --conf FILE (JSON, same keys) < environment variables.\n\n");
     Map<String, Object> defaults = ConfigLoader.flatDefaults();

@@ -172,7 +172,21 @@ class DockerfileTest {
         .filter(a -> a.startsWith("--from=build")).findFirst().orElseThrow();
     assertTrue(copyJar.contains("/src/target/chat-server.jar /app/chat-server.jar"), copyJar);
     String entrypoint = only(finalStage(all), "ENTRYPOINT");
-    assertTrue(entrypoint.contains("exec java $JAVA_OPTS -jar /app/chat-server.jar"), entrypoint);
+    assertTrue(entrypoint.contains("exec java -XX:SharedArchiveFile=/app/chat-server.jsa $JAVA_OPTS -jar /app/chat-server.jar"),
+        entrypoint);
+    // the class-data-sharing archive the entrypoint maps: written by a training run of the same
+    // jar with the same JAVA_OPTS (JarLaunchIT runs that command), as root before USER, after ENV
+    List<String> keywords = finalStage(all).stream().map(Instruction::keyword).toList();
+    int training = -1;
+    for (int i = 0; i < finalStage(all).size(); i++) {
+      if (finalStage(all).get(i).keyword().equals("RUN") && finalStage(all).get(i).args()
+          .contains("java $JAVA_OPTS -XX:ArchiveClassesAtExit=/app/chat-server.jsa -jar /app/chat-server.jar --exit-after-startup")) {
+        training = i;
+      }
+    }
+    assertTrue(training >= 0, "a RUN trains /app/chat-server.jsa with the image's JAVA_OPTS");
+    assertTrue(keywords.indexOf("ENV") < training && training < keywords.indexOf("USER"),
+        "the training run sees JAVA_OPTS and writes /app as root: " + keywords);
     String ignore = Files.readString(Path.of(".dockerignore"));
     for (String needed : List.of("pom.xml", "conf", "src")) {
       assertFalse(ignore.lines().anyMatch(l -> l.strip().equals(needed) || l.strip().equals(needed + "/")),
@@ -219,7 +233,7 @@ class DockerfileTest {
     // (the shared one of docker-compose.yml) starts out writable
     String avatarDir = only(finalStage(parse(Path.of("Dockerfile"))), "WORKDIR") + "/" + image.avatarDir;
     String run = finalStage(parse(Path.of("Dockerfile"))).stream().filter(i -> i.keyword().equals("RUN"))
-        .map(Instruction::args).reduce("", String::concat);
+        .map(Instruction::args).collect(java.util.stream.Collectors.joining("\n"));
     String user = only(finalStage(parse(Path.of("Dockerfile"))), "USER");
     assertTrue(run.matches("(?s).*mkdir -p [^&]*" + Pattern.quote(avatarDir) + "\\b.*"), "RUN makes " + avatarDir);
     assertTrue(run.matches("(?s).*chown " + user + ":" + user + " [^&]*" + Pattern.quote(avatarDir) + "\\b.*"),

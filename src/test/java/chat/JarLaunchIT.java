@@ -3,6 +3,7 @@ package chat;
 import chat.support.Http;
 import chat.support.LineClient;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -31,17 +32,59 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Runs after {@code package}: the shaded jar, started exactly as the Dockerfile's ENTRYPOINT
  * starts it (with the image's environment: JAVA_OPTS and the rest), in an empty data folder,
  * serves a full conversation and stops on SIGTERM; and does the same as a cluster node, where
- * the JVM flags the image gives for Hazelcast must keep it from warning.
+ * the JVM flags the image gives for Hazelcast must keep it from warning. First, the image's
+ * class-data-sharing training run: the starts below map the archive it writes.
  */
 class JarLaunchIT {
 
   private static final Pattern LISTENING = Pattern.compile("listening: HTTP port (\\d+), TCP port (\\d+)");
+
+  /** The class-data-sharing archive the training run wrote, as the Dockerfile's RUN writes /app/chat-server.jsa. */
+  @TempDir
+  static Path cds;
+  static Path archive;
 
   @TempDir
   Path data;
   Process process;
   /** Every line the server printed up to its listening line. */
   final List<String> startupLines = new ArrayList<>();
+
+  /**
+   * The Dockerfile's training run ({@code java $JAVA_OPTS -XX:ArchiveClassesAtExit=... -jar ...
+   * --exit-after-startup}, checked against the Dockerfile by DockerfileTest): the server starts,
+   * stops by itself with status 0, and the JVM writes an archive that a JVM with the image's flags
+   * can map (-Xshare:on fails when it cannot).
+   */
+  @BeforeAll
+  static void trainTheClassDataSharingArchive() throws Exception {
+    Path jar = Path.of("target/chat-server.jar").toAbsolutePath();
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    archive = cds.resolve("chat-server.jsa");
+    Path training = Files.createDirectories(cds.resolve("training"));
+    ProcessBuilder pb = new ProcessBuilder("sh", "-c",
+        "exec \"$JAVA\" $JAVA_OPTS -XX:ArchiveClassesAtExit=\"$JSA\" -jar \"$JAR\" --exit-after-startup")
+        .directory(training.toFile()).redirectErrorStream(true).redirectOutput(cds.resolve("training.out").toFile());
+    pb.environment().keySet().removeIf(k -> k.startsWith("CHAT_"));
+    pb.environment().putAll(DockerfileTest.imageEnv());
+    pb.environment().putAll(Map.of("JAVA", java, "JAR", jar.toString(), "JSA", archive.toString(),
+        "CHAT_HTTP_PORT", "0", "CHAT_TCP_PORT", "0", "CHAT_HOST", "127.0.0.1", "CHAT_AUTH_HASHCOST", "low"));
+    Process p = pb.start();
+    assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the training run stops by itself");
+    String out = Files.readString(cds.resolve("training.out"));
+    assertEquals(0, p.exitValue(), out);
+    assertTrue(out.contains("listening: HTTP port") && out.contains("Stopped"), out);
+    assertTrue(Files.size(archive) > 1_000_000, "an archive of the loaded classes: " + Files.size(archive));
+
+    ProcessBuilder check = new ProcessBuilder("sh", "-c",
+        "exec \"$JAVA\" -XX:SharedArchiveFile=\"$JSA\" -Xshare:on $JAVA_OPTS -jar \"$JAR\" --version")
+        .redirectErrorStream(true).redirectOutput(cds.resolve("check.out").toFile());
+    check.environment().putAll(DockerfileTest.imageEnv());
+    check.environment().putAll(Map.of("JAVA", java, "JAR", jar.toString(), "JSA", archive.toString()));
+    Process c = check.start();
+    assertTrue(c.waitFor(30, TimeUnit.SECONDS));
+    assertEquals(0, c.exitValue(), "the image's JVM flags can map the archive: " + Files.readString(cds.resolve("check.out")));
+  }
 
   @AfterEach
   void kill() {
@@ -120,12 +163,12 @@ class JarLaunchIT {
   }
 
   /**
-   * {@code sh -c 'exec java $JAVA_OPTS -jar ...'} as the ENTRYPOINT, with the image's ENV, test
-   * ports and a cheap hash, plus {@code extraEnv}; returns the listening line's match.
+   * {@code sh -c 'exec java -XX:SharedArchiveFile=... $JAVA_OPTS -jar ...'} as the ENTRYPOINT, with
+   * the image's ENV, test ports and a cheap hash, plus {@code extraEnv}; returns the listening line's match.
    */
   private Matcher startAsTheImageDoes(Path jar, String java, Map<String, String> extraEnv) throws IOException {
     ProcessBuilder pb = new ProcessBuilder("sh", "-c",
-        "exec \"$JAVA\" $JAVA_OPTS -jar \"$JAR\" \"$@\"", "chat-server")
+        "exec \"$JAVA\" -XX:SharedArchiveFile=\"$JSA\" $JAVA_OPTS -jar \"$JAR\" \"$@\"", "chat-server")
         .directory(data.toFile())
         .redirectErrorStream(true);
     pb.environment().keySet().removeIf(k -> k.startsWith("CHAT_"));
@@ -134,6 +177,7 @@ class JarLaunchIT {
     pb.environment().putAll(image);
     pb.environment().put("JAVA", java);
     pb.environment().put("JAR", jar.toString());
+    pb.environment().put("JSA", archive.toString());
     pb.environment().put("CHAT_HTTP_PORT", "0");
     pb.environment().put("CHAT_TCP_PORT", "0");
     pb.environment().put("CHAT_AUTH_HASHCOST", "low");
