@@ -149,8 +149,8 @@ public final class ChatServer {
     HttpVerticle.Operations operations = new HttpVerticle.Operations(registry, Health.liveness(vertx),
         readiness(vertx, users, config));
     AbuseLimits limits = AbuseLimits.of(config, System::nanoTime);
-    // clustered: tokens and sessions are cluster-wide (Hazelcast); else in this process's memory
-    // clustered: chats reach the other nodes in batches (ClusterRelay); else a local publish
+    // clustered: tokens and sessions are cluster-wide (Hazelcast) and chats reach the other nodes in
+    // batches (ClusterRelay); else tokens and sessions in this process's memory and a local publish
     Future<Shared> shared = vertx.isClustered()
         ? chat.cluster.ClusterStores.open(vertx, config.tokenTtlSeconds * 1000L, clock)
             .compose(c -> chat.cluster.ClusterRelay.start(vertx)

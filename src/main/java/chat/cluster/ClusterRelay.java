@@ -43,7 +43,6 @@ public final class ClusterRelay {
   private final long origin = ThreadLocalRandom.current().nextLong();
   /** The batch of the calling event-loop thread: only that thread touches it. */
   private final ThreadLocal<Batch> batches = ThreadLocal.withInitial(Batch::new);
-  private MessageConsumer<Buffer> consumer;
 
   private ClusterRelay(EventBus eventBus) {
     this.eventBus = eventBus;
@@ -52,27 +51,30 @@ public final class ClusterRelay {
   /** A relay for this node: receives the other nodes' batches from now on (once the registration completes). */
   public static io.vertx.core.Future<ClusterRelay> start(Vertx vertx) {
     ClusterRelay relay = new ClusterRelay(vertx.eventBus());
-    relay.consumer = vertx.eventBus().consumer(ADDRESS, m -> relay.receive(m.body()));
-    return relay.consumer.completion().map(relay);
+    MessageConsumer<Buffer> consumer = vertx.eventBus().consumer(ADDRESS, m -> relay.receive(m.body()));
+    return consumer.completion().map(relay);
   }
 
   /** One accepted chat, its encoded broadcast line: to this node's sessions now, to the others' at the end of the turn. */
   public void publish(Buffer line) {
     eventBus.publish(Addresses.BROADCAST, line, LOCAL_ONLY);
     Context context = Vertx.currentContext();
-    if (context == null || !context.isEventLoopContext() || !Context.isOnEventLoopThread()) {
+    if (context == null || !context.isEventLoopContext()) {
       // not on an event loop (no end of turn to wait for): a batch of one, now
-      Buffer single = Buffer.buffer(HEADER + 4 + line.length()).appendLong(origin).appendInt(1);
-      eventBus.publish(ADDRESS, single.appendInt(line.length()).appendBuffer(line));
+      eventBus.publish(ADDRESS, header(1).appendInt(line.length()).appendBuffer(line));
       return;
     }
     Batch batch = batches.get();
     if (batch.body == null) {
-      batch.body = Buffer.buffer(256).appendLong(origin).appendInt(0);
+      batch.body = header(0); // the count is set when the batch leaves
       context.runOnContext(batch.send);
     }
     batch.body.appendInt(line.length()).appendBuffer(line);
     batch.lines++;
+  }
+
+  private Buffer header(int lines) {
+    return Buffer.buffer(256).appendLong(origin).appendInt(lines);
   }
 
   /** A batch from any node: from another node, its lines go to this node's TCP verticles, in order. */
@@ -85,6 +87,9 @@ public final class ClusterRelay {
     for (int i = 0; i < lines && pos + 4 <= body.length(); i++) {
       int length = body.getInt(pos);
       pos += 4;
+      if (length < 0 || pos + length > body.length()) {
+        return; // not a batch this version wrote
+      }
       eventBus.publish(Addresses.BROADCAST, body.slice(pos, pos + length), LOCAL_ONLY);
       pos += length;
     }
