@@ -2,6 +2,8 @@ package chat.cluster;
 
 import chat.protocol.Addresses;
 import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.eventbus.DeliveryOptions;
@@ -49,7 +51,7 @@ public final class ClusterRelay {
   }
 
   /** A relay for this node: receives the other nodes' batches from now on (once the registration completes). */
-  public static io.vertx.core.Future<ClusterRelay> start(Vertx vertx) {
+  public static Future<ClusterRelay> start(Vertx vertx) {
     ClusterRelay relay = new ClusterRelay(vertx.eventBus());
     MessageConsumer<Buffer> consumer = vertx.eventBus().consumer(ADDRESS, m -> relay.receive(m.body()));
     return consumer.completion().map(relay);
@@ -99,7 +101,7 @@ public final class ClusterRelay {
   private final class Batch {
     Buffer body;
     int lines;
-    final io.vertx.core.Handler<Void> send = v -> {
+    final Handler<Void> send = v -> {
       Buffer full = body.setInt(8, lines);
       body = null;
       lines = 0;
