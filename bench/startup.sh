@@ -7,13 +7,17 @@
 #   bench/startup.sh [RUNS] [-- JVM FLAGS...]     e.g.  bench/startup.sh 5 -- -XX:SharedArchiveFile=chat.jsa
 #
 # Environment: JAR (default target/chat-server.jar), JAVA_OPTS (default the README run command's
-# flags; the flags after -- are added), CPU.
+# flags, with its class-data-sharing archive target/chat-server.jsa when the build made one; the
+# flags after -- are added), CPU.
 set -euo pipefail
 RUNS=${1:-5}; shift || true
 [ "${1:-}" = "--" ] && shift
 cd "$(dirname "$0")/.."
 JAR=${JAR:-$PWD/target/chat-server.jar}
-JAVA_OPTS=${JAVA_OPTS:--XX:+UseSerialGC -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20}
+if [ -z "${JAVA_OPTS:-}" ]; then
+  JAVA_OPTS="-XX:+UseSerialGC -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20"
+  [ -f target/chat-server.jsa ] && JAVA_OPTS="-XX:SharedArchiveFile=$PWD/target/chat-server.jsa $JAVA_OPTS"
+fi
 CPU=${CPU:-0}
 [ -f "$JAR" ] || { echo "startup.sh: no $JAR: build it first (mvn -B -q package -DskipTests)" >&2; exit 2; }
 times=()

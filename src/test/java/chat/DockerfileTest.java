@@ -172,15 +172,24 @@ class DockerfileTest {
         .filter(a -> a.startsWith("--from=build")).findFirst().orElseThrow();
     assertTrue(copyJar.contains("/src/target/chat-server.jar /app/chat-server.jar"), copyJar);
     String entrypoint = only(finalStage(all), "ENTRYPOINT");
-    assertTrue(entrypoint.contains("exec java -XX:SharedArchiveFile=/app/chat-server.jsa $JAVA_OPTS -jar /app/chat-server.jar"),
-        entrypoint);
+    assertTrue(entrypoint.contains("exec java -XX:SharedArchiveFile=/app/chat-server.jsa -Dorg.sqlite.lib.path=/app/lib"
+        + " $JAVA_OPTS -jar /app/chat-server.jar"), entrypoint);
+    // SQLite's native library: taken out of the jar by the build stage (for the build machine's
+    // architecture, the folder name sqlite-jdbc uses), copied to the folder the entrypoint names
+    String build = all.stream().takeWhile(i -> !i.keyword().equals("FROM") || i.args().contains("AS build"))
+        .filter(i -> i.keyword().equals("RUN")).map(Instruction::args).collect(java.util.stream.Collectors.joining("\n"));
+    assertTrue(build.contains("mvn -B -q -DskipTests -Dcds.skip=true package"), "the image trains its own archive: " + build);
+    assertTrue(build.contains("jar xf ../chat-server.jar \"org/sqlite/native/Linux/$(uname -m)/libsqlitejdbc.so\""), build);
+    assertTrue(finalStage(all).stream().anyMatch(i -> i.keyword().equals("COPY")
+        && i.args().equals("--from=build /src/target/sqlite-native/libsqlitejdbc.so /app/lib/libsqlitejdbc.so")));
     // the class-data-sharing archive the entrypoint maps: written by a training run of the same
     // jar with the same JAVA_OPTS (JarLaunchIT runs that command), as root before USER, after ENV
     List<String> keywords = finalStage(all).stream().map(Instruction::keyword).toList();
     int training = -1;
     for (int i = 0; i < finalStage(all).size(); i++) {
       if (finalStage(all).get(i).keyword().equals("RUN") && finalStage(all).get(i).args()
-          .contains("java $JAVA_OPTS -XX:ArchiveClassesAtExit=/app/chat-server.jsa -jar /app/chat-server.jar --exit-after-startup")) {
+          .contains("java -Dorg.sqlite.lib.path=/app/lib $JAVA_OPTS -XX:ArchiveClassesAtExit=/app/chat-server.jsa"
+              + " -jar /app/chat-server.jar --exit-after-startup")) {
         training = i;
       }
     }
@@ -210,8 +219,19 @@ class DockerfileTest {
     assertTrue(only(stage, "ENV").contains("-XX:MaxRAMPercentage"), "container-aware heap sizing");
     // the flags the README's run command gives, measured in its Performance section
     assertTrue(only(stage, "ENV").contains(README_JVM_FLAGS), "JAVA_OPTS has " + README_JVM_FLAGS);
-    assertTrue(Files.readString(Path.of("README.md")).contains("java " + README_JVM_FLAGS + " -jar target/chat-server.jar"),
-        "the README's run command has " + README_JVM_FLAGS);
+    assertTrue(Files.readString(Path.of("README.md")).contains("java -XX:SharedArchiveFile=target/chat-server.jsa "
+        + README_JVM_FLAGS + " -jar target/chat-server.jar"), "the README's run command has " + README_JVM_FLAGS);
+    // and the build's training run for that command's archive (pom.xml) starts with the same flags
+    String pom = Files.readString(Path.of("pom.xml"));
+    String training = pom.substring(pom.indexOf("<id>train-class-data-sharing-archive</id>"));
+    String arguments = training.substring(training.indexOf("<arguments>"), training.indexOf("</arguments>"));
+    Matcher argument = Pattern.compile("<argument>([^<]*)</argument>").matcher(arguments);
+    List<String> args = new ArrayList<>();
+    while (argument.find()) {
+      args.add(argument.group(1));
+    }
+    assertEquals(README_JVM_FLAGS, String.join(" ", args.subList(0, README_JVM_FLAGS.split(" ").length)), arguments);
+    assertTrue(args.contains("-XX:ArchiveClassesAtExit=${project.build.directory}/chat-server.jsa"), arguments);
   }
 
   @Test

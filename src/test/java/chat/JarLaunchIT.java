@@ -33,7 +33,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * starts it (with the image's environment: JAVA_OPTS and the rest), in an empty data folder,
  * serves a full conversation and stops on SIGTERM; and does the same as a cluster node, where
  * the JVM flags the image gives for Hazelcast must keep it from warning. First, the image's
- * class-data-sharing training run: the starts below map the archive it writes.
+ * class-data-sharing training run: the starts below map the archive it writes, and load SQLite's
+ * native library from a folder, as the image does from /app/lib. Also: the archive {@code mvn
+ * package} trains for the README's run command is one that command can map.
  */
 class JarLaunchIT {
 
@@ -43,6 +45,8 @@ class JarLaunchIT {
   @TempDir
   static Path cds;
   static Path archive;
+  /** SQLite's native library taken out of the jar, as the Dockerfile's build stage does for /app/lib. */
+  static Path sqliteLib;
 
   @TempDir
   Path data;
@@ -61,13 +65,15 @@ class JarLaunchIT {
     Path jar = Path.of("target/chat-server.jar").toAbsolutePath();
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     archive = cds.resolve("chat-server.jsa");
+    sqliteLib = extractSqliteLibrary(jar, Files.createDirectories(cds.resolve("lib")));
     Path training = Files.createDirectories(cds.resolve("training"));
     ProcessBuilder pb = new ProcessBuilder("sh", "-c",
-        "exec \"$JAVA\" $JAVA_OPTS -XX:ArchiveClassesAtExit=\"$JSA\" -jar \"$JAR\" --exit-after-startup")
+        "exec \"$JAVA\" -Dorg.sqlite.lib.path=\"$LIB\" $JAVA_OPTS -XX:ArchiveClassesAtExit=\"$JSA\" -jar \"$JAR\""
+            + " --exit-after-startup")
         .directory(training.toFile()).redirectErrorStream(true).redirectOutput(cds.resolve("training.out").toFile());
     pb.environment().keySet().removeIf(k -> k.startsWith("CHAT_"));
     pb.environment().putAll(DockerfileTest.imageEnv());
-    pb.environment().putAll(Map.of("JAVA", java, "JAR", jar.toString(), "JSA", archive.toString(),
+    pb.environment().putAll(Map.of("JAVA", java, "JAR", jar.toString(), "JSA", archive.toString(), "LIB", sqliteLib.toString(),
         "CHAT_HTTP_PORT", "0", "CHAT_TCP_PORT", "0", "CHAT_HOST", "127.0.0.1", "CHAT_AUTH_HASHCOST", "low"));
     Process p = pb.start();
     assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the training run stops by itself");
@@ -86,6 +92,45 @@ class JarLaunchIT {
     assertEquals(0, c.exitValue(), "the image's JVM flags can map the archive: " + Files.readString(cds.resolve("check.out")));
   }
 
+  /**
+   * What the Dockerfile's build stage does with {@code jar xf}: the jar's
+   * {@code org/sqlite/native/Linux/$(uname -m)/libsqlitejdbc.so}, into {@code folder}.
+   */
+  private static Path extractSqliteLibrary(Path jar, Path folder) throws Exception {
+    Process uname = new ProcessBuilder("uname", "-m").start();
+    String arch = new String(uname.getInputStream().readAllBytes(), StandardCharsets.US_ASCII).strip();
+    assertEquals(0, uname.waitFor());
+    try (java.util.zip.ZipFile zip = new java.util.zip.ZipFile(jar.toFile())) {
+      java.util.zip.ZipEntry entry = zip.getEntry("org/sqlite/native/Linux/" + arch + "/libsqlitejdbc.so");
+      assertNotNull(entry, "the jar has SQLite's library for Linux/" + arch);
+      try (java.io.InputStream in = zip.getInputStream(entry)) {
+        Files.copy(in, folder.resolve("libsqlitejdbc.so"));
+      }
+    }
+    return folder;
+  }
+
+  @Test
+  @Timeout(60)
+  @DisplayName("mvn package trains target/chat-server.jsa, and the README's run command maps it")
+  void packageTrainsTheArchiveOfTheReadmeRunCommand() throws Exception {
+    Path archive = Path.of("target/chat-server.jsa");
+    assertTrue(Files.size(archive) > 1_000_000, "an archive of the loaded classes: " + Files.size(archive));
+    Matcher run = Pattern.compile("(?m)^mvn -q -DskipTests package && (java .*)$").matcher(Files.readString(Path.of("README.md")));
+    assertTrue(run.find(), "the README's run command");
+    List<String> command = new ArrayList<>(List.of(run.group(1).split(" ")));
+    assertTrue(command.contains("-XX:SharedArchiveFile=target/chat-server.jsa"), run.group(1));
+    assertEquals(List.of("-jar", "target/chat-server.jar"), command.subList(command.size() - 2, command.size()));
+    command.set(0, Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    command.add(1, "-Xshare:on"); // fails to start when the archive cannot be mapped
+    command.add("--version");
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+    assertEquals(0, p.exitValue(), out);
+    assertTrue(out.startsWith("chat-server "), out);
+  }
+
   @AfterEach
   void kill() {
     if (process != null) {
@@ -102,6 +147,9 @@ class JarLaunchIT {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     Matcher ports = startAsTheImageDoes(jar, java, Map.of());
     assertNoJvmWarning();
+    // SQLite's library is the one of the folder given, not a copy written to /tmp at the start
+    String maps = Files.readString(Path.of("/proc/" + process.pid() + "/maps"));
+    assertTrue(maps.contains(sqliteLib.resolve("libsqlitejdbc.so").toString()), "mapped from " + sqliteLib);
     assertTrue(startupLines.get(startupLines.size() - 1).contains("cluster off"),
         "one server, no cluster: " + startupLines.get(startupLines.size() - 1));
     int http = Integer.parseInt(ports.group(1));
@@ -163,12 +211,13 @@ class JarLaunchIT {
   }
 
   /**
-   * {@code sh -c 'exec java -XX:SharedArchiveFile=... $JAVA_OPTS -jar ...'} as the ENTRYPOINT, with
+   * {@code sh -c 'exec java -XX:SharedArchiveFile=... -Dorg.sqlite.lib.path=... $JAVA_OPTS -jar ...'} as the ENTRYPOINT, with
    * the image's ENV, test ports and a cheap hash, plus {@code extraEnv}; returns the listening line's match.
    */
   private Matcher startAsTheImageDoes(Path jar, String java, Map<String, String> extraEnv) throws IOException {
     ProcessBuilder pb = new ProcessBuilder("sh", "-c",
-        "exec \"$JAVA\" -XX:SharedArchiveFile=\"$JSA\" $JAVA_OPTS -jar \"$JAR\" \"$@\"", "chat-server")
+        "exec \"$JAVA\" -XX:SharedArchiveFile=\"$JSA\" -Dorg.sqlite.lib.path=\"$LIB\" $JAVA_OPTS -jar \"$JAR\" \"$@\"",
+        "chat-server")
         .directory(data.toFile())
         .redirectErrorStream(true);
     pb.environment().keySet().removeIf(k -> k.startsWith("CHAT_"));
@@ -178,6 +227,7 @@ class JarLaunchIT {
     pb.environment().put("JAVA", java);
     pb.environment().put("JAR", jar.toString());
     pb.environment().put("JSA", archive.toString());
+    pb.environment().put("LIB", sqliteLib.toString());
     pb.environment().put("CHAT_HTTP_PORT", "0");
     pb.environment().put("CHAT_TCP_PORT", "0");
     pb.environment().put("CHAT_AUTH_HASHCOST", "low");

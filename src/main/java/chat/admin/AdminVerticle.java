@@ -50,6 +50,8 @@ public final class AdminVerticle extends VerticleBase {
   private long pollTimer = -1;
   private long purgeTimer = -1;
   private boolean failing;
+  /** The poll in progress: stop() waits for it, so the database is not closed under its query. */
+  private Future<Void> polling = Future.succeededFuture();
 
   public AdminVerticle(AdminQueue queue, TokenStore tokens, SessionRegistry sessions, long pollMillis, LongSupplier clock) {
     this.queue = queue;
@@ -73,16 +75,16 @@ public final class AdminVerticle extends VerticleBase {
     stopped = true;
     vertx.cancelTimer(pollTimer);
     vertx.cancelTimer(purgeTimer);
-    return Future.succeededFuture();
+    return polling.otherwiseEmpty();
   }
 
   private void poll() {
     if (stopped) {
       return;
     }
-    queue.pending(BATCH)
+    polling = queue.pending(BATCH)
         .compose(this::processInOrder)
-        .onComplete(ar -> {
+        .andThen(ar -> {
           if (ar.failed() && !failing) {
             failing = true;
             log.warn("Cannot read the admin queue (will keep trying every {} ms): {}", pollMillis, ar.cause().toString());
