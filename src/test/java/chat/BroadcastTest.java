@@ -370,7 +370,9 @@ class BroadcastTest {
       assertTrue(received.get(i).startsWith(prefix("alice", "seq " + i)), received.get(i));
     }
 
-    Prometheus after = Prometheus.scrape(server().http());
+    Prometheus after = Prometheus.scrapeWhen(server().http(),
+        p -> p.value("chat_deliveries_total") >= before.value("chat_deliveries_total") + 2.0 * n
+            && p.value("chat_broadcast_writes_total") > before.value("chat_broadcast_writes_total"));
     double deliveries = after.value("chat_deliveries_total") - before.value("chat_deliveries_total");
     double writes = after.value("chat_broadcast_writes_total") - before.value("chat_broadcast_writes_total");
     assertEquals(2.0 * n, deliveries);

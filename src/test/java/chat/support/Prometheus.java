@@ -92,6 +92,23 @@ public final class Prometheus {
     return parse(r.body());
   }
 
+  /**
+   * GET /metrics until {@code settled} holds of it, for at most 5 s, then that scrape (or the last).
+   * For the broadcast counters: a broadcast step adds up its writes and deliveries after making
+   * them, so a client can read a chat a moment before the scrape counts it. The caller still
+   * asserts exact values on what this returns: over-counting fails at once, under-counting after
+   * the 5 s.
+   */
+  public static Prometheus scrapeWhen(Http http, java.util.function.Predicate<Prometheus> settled) {
+    long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(5);
+    Prometheus p = scrape(http);
+    while (!settled.test(p) && System.nanoTime() < deadline) {
+      java.util.concurrent.locks.LockSupport.parkNanos(10_000_000);
+      p = scrape(http);
+    }
+    return p;
+  }
+
   public String text() {
     return text;
   }
