@@ -26,7 +26,9 @@ import java.util.concurrent.ThreadLocalRandom;
  *
  * <p>Order: a connection's chats are accepted on its event loop in order, a thread's batches leave
  * in order, and the clustered event bus keeps the order of the messages between two nodes; so one
- * author's chats arrive everywhere in the order they were sent.
+ * author's chats arrive everywhere in the order they were sent. (A chat published from outside an
+ * event loop, which the server's own paths never do, leaves at once: in no order with a batch
+ * still waiting for the end of its turn on some event loop.)
  *
  * <p>Body: {@code origin (8 bytes) | line count (4) | then per line: length (4), bytes}. The
  * origin is this relay's random id: a clustered publish reaches the publisher's node too, whose
