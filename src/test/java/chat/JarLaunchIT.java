@@ -11,6 +11,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
@@ -22,6 +23,8 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipFile;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -100,10 +103,10 @@ class JarLaunchIT {
     Process uname = new ProcessBuilder("uname", "-m").start();
     String arch = new String(uname.getInputStream().readAllBytes(), StandardCharsets.US_ASCII).strip();
     assertEquals(0, uname.waitFor());
-    try (java.util.zip.ZipFile zip = new java.util.zip.ZipFile(jar.toFile())) {
-      java.util.zip.ZipEntry entry = zip.getEntry("org/sqlite/native/Linux/" + arch + "/libsqlitejdbc.so");
+    try (ZipFile zip = new ZipFile(jar.toFile())) {
+      ZipEntry entry = zip.getEntry("org/sqlite/native/Linux/" + arch + "/libsqlitejdbc.so");
       assertNotNull(entry, "the jar has SQLite's library for Linux/" + arch);
-      try (java.io.InputStream in = zip.getInputStream(entry)) {
+      try (InputStream in = zip.getInputStream(entry)) {
         Files.copy(in, folder.resolve("libsqlitejdbc.so"));
       }
     }

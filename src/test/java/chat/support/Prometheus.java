@@ -5,6 +5,9 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -99,11 +102,11 @@ public final class Prometheus {
    * asserts exact values on what this returns: over-counting fails at once, under-counting after
    * the 5 s.
    */
-  public static Prometheus scrapeWhen(Http http, java.util.function.Predicate<Prometheus> settled) {
-    long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(5);
+  public static Prometheus scrapeWhen(Http http, Predicate<Prometheus> settled) {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
     Prometheus p = scrape(http);
     while (!settled.test(p) && System.nanoTime() < deadline) {
-      java.util.concurrent.locks.LockSupport.parkNanos(10_000_000);
+      LockSupport.parkNanos(10_000_000);
       p = scrape(http);
     }
     return p;
