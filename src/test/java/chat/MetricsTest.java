@@ -89,6 +89,16 @@ class MetricsTest {
     return Prometheus.scrape(server().http());
   }
 
+  /**
+   * A scrape once the broadcast counters have counted {@code deliveries} more deliveries than in
+   * {@code base}, each its own write (one chat awaited at a time): see {@link Prometheus#scrapeWhen}.
+   */
+  private Prometheus scrapeOnceCounted(Prometheus base, double deliveries) {
+    return Prometheus.scrapeWhen(server().http(),
+        p -> p.value("chat_broadcast_writes_total") >= base.value("chat_broadcast_writes_total") + deliveries
+            && p.value("chat_deliveries_total") >= base.value("chat_deliveries_total") + deliveries);
+  }
+
   private double value(String name, String... labels) {
     return scrape().value(name, labels);
   }
@@ -367,9 +377,7 @@ class MetricsTest {
     alice.send("garbage outside any object\n");                    // no message
     alice.expect("{\"type\":\"error\",\"status\":\"error\",\"message\":\"Invalid JSON\"}");
 
-    Prometheus tcp = Prometheus.scrapeWhen(server().http(),
-        p -> p.value("chat_broadcast_writes_total") >= before.value("chat_broadcast_writes_total") + 2 * n
-            && p.value("chat_deliveries_total") >= before.value("chat_deliveries_total") + 2 * n);
+    Prometheus tcp = scrapeOnceCounted(before, 2 * n);
     assertEquals(before.value("chat_messages_in_total") + 4 + n + 3, tcp.value("chat_messages_in_total"));
     assertEquals(before.value("chat_chats_accepted_total", "transport", "tcp") + n,
         tcp.value("chat_chats_accepted_total", "transport", "tcp"));
@@ -384,9 +392,7 @@ class MetricsTest {
     assertEquals(200, sent.status(), sent.body());
     expectBroadcast(alice, "over http");
     expectBroadcast(bob, "over http");
-    Prometheus http = Prometheus.scrapeWhen(server().http(),
-        p -> p.value("chat_broadcast_writes_total") >= tcp.value("chat_broadcast_writes_total") + 2
-            && p.value("chat_deliveries_total") >= tcp.value("chat_deliveries_total") + 2);
+    Prometheus http = scrapeOnceCounted(tcp, 2);
     assertEquals(tcp.value("chat_messages_in_total"), http.value("chat_messages_in_total"));
     assertEquals(tcp.value("chat_chats_accepted_total", "transport", "tcp"),
         http.value("chat_chats_accepted_total", "transport", "tcp"));
@@ -412,9 +418,7 @@ class MetricsTest {
       expectBroadcast(bob, "to three " + i);
       expectBroadcast(carol, "to three " + i);
     }
-    Prometheus three = Prometheus.scrapeWhen(server().http(),
-        p -> p.value("chat_broadcast_writes_total") >= refused.value("chat_broadcast_writes_total") + 3 * m
-            && p.value("chat_deliveries_total") >= refused.value("chat_deliveries_total") + 3 * m);
+    Prometheus three = scrapeOnceCounted(refused, 3 * m);
     assertEquals(3.0, three.value("chat_sessions"));
     assertEquals(refused.value("chat_messages_in_total") + 2 + m, three.value("chat_messages_in_total"));
     assertEquals(refused.value("chat_chats_accepted_total", "transport", "tcp") + m,
