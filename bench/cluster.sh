@@ -38,7 +38,7 @@ SESSIONS=${1:-1000}; SENDERS=${2:-4}; WINDOW=${3:-4}; DURATION=${4:-10s}; RUNS=$
 case $DURATION in *[0-9]) DURATION=${DURATION}s ;; esac
 cd "$(dirname "$0")/.."
 JAR=${JAR:-$PWD/target/chat-server.jar}
-JAVA_OPTS=${JAVA_OPTS:--XX:+UseSerialGC -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20}
+JAVA_OPTS=${JAVA_OPTS:--XX:+UseSerialGC -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20 -XX:CompileThresholdScaling=10}
 HZ_OPTS=${HZ_OPTS:---add-modules java.se --add-exports java.base/jdk.internal.ref=ALL-UNNAMED --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/sun.nio.ch=ALL-UNNAMED --add-opens java.management/sun.management=ALL-UNNAMED --add-opens jdk.management/com.sun.management.internal=ALL-UNNAMED}
 RATE=${RATE:-0}; SERVER_CPU=${SERVER_CPU:-0}; GEN_CPU=${GEN_CPU:-1}; SENDER_CPU=${SENDER_CPU:-$SERVER_CPU}
 WARMUP=${WARMUP:-60s}

@@ -20,7 +20,7 @@ SUBS=${1:?subs}; SENDERS=${2:?senders}; WINDOW=${3:?window}; RATE=${4:?rate}; RU
 cd "$(dirname "$0")/.."
 FANOUT=${FANOUT:-/tmp/fanout/fanout}
 JAR=${JAR:-$PWD/target/chat-server.jar}
-JAVA_OPTS=${JAVA_OPTS:--XX:+UseSerialGC -Xms16m -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20}
+JAVA_OPTS=${JAVA_OPTS:--XX:+UseSerialGC -Xms16m -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20 -XX:CompileThresholdScaling=10}
 OUT=${OUT:-/tmp/side-by-side}
 WARMUP=${WARMUP:-2}
 mkdir -p "$OUT"

@@ -28,8 +28,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class DockerfileTest {
 
-  /** The server's JVM flags for many idle sessions per megabyte: in the README's run command and the image. */
-  static final String README_JVM_FLAGS = "-XX:+UseSerialGC -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20";
+  /**
+   * The server's JVM flags, in the README's run command and the image: many idle sessions per
+   * megabyte (Serial GC, small young generation, a heap given back), and fewer compilations during
+   * a start (README, Quick start).
+   */
+  static final String README_JVM_FLAGS =
+      "-XX:+UseSerialGC -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20 -XX:CompileThresholdScaling=10";
 
   /**
    * The access to JDK internals Hazelcast asks for (its startup warning lists them): in the image's
@@ -174,12 +179,18 @@ class DockerfileTest {
     String entrypoint = only(finalStage(all), "ENTRYPOINT");
     assertTrue(entrypoint.contains("exec java -XX:SharedArchiveFile=/app/chat-server.jsa -Dorg.sqlite.lib.path=/app/lib"
         + " $JAVA_OPTS -jar /app/chat-server.jar"), entrypoint);
-    // SQLite's native library: taken out of the jar by the build stage (for the build machine's
-    // architecture, the folder name sqlite-jdbc uses), copied to the folder the entrypoint names
+    // SQLite's native library: the package copies it out of the jar into target/sqlite-native
+    // (chat.SqliteLibrary, for the build machine's platform; the image copies it to the folder the
+    // entrypoint names)
     String build = all.stream().takeWhile(i -> !i.keyword().equals("FROM") || i.args().contains("AS build"))
         .filter(i -> i.keyword().equals("RUN")).map(Instruction::args).collect(java.util.stream.Collectors.joining("\n"));
     assertTrue(build.contains("mvn -B -q -DskipTests -Dcds.skip=true package"), "the image trains its own archive: " + build);
-    assertTrue(build.contains("jar xf ../chat-server.jar \"org/sqlite/native/Linux/$(uname -m)/libsqlitejdbc.so\""), build);
+    String copy = pom.substring(pom.indexOf("<id>copy-sqlite-library</id>"));
+    copy = copy.substring(0, copy.indexOf("</execution>"));
+    assertTrue(copy.contains("<phase>package</phase>") && !copy.contains("<skip>"), "every package runs it: " + copy);
+    assertTrue(copy.contains("<argument>chat.SqliteLibrary</argument>\n                <argument>${project.build.directory}/sqlite-native</argument>"), copy);
+    assertTrue(pom.indexOf("<id>copy-sqlite-library</id>") < pom.indexOf("<id>train-class-data-sharing-archive</id>"),
+        "the library is there before the training start loads it");
     assertTrue(finalStage(all).stream().anyMatch(i -> i.keyword().equals("COPY")
         && i.args().equals("--from=build /src/target/sqlite-native/libsqlitejdbc.so /app/lib/libsqlitejdbc.so")));
     // the class-data-sharing archive the entrypoint maps: written by a training run of the same
@@ -219,8 +230,9 @@ class DockerfileTest {
     assertTrue(only(stage, "ENV").contains("-XX:MaxRAMPercentage"), "container-aware heap sizing");
     // the flags the README's run command gives, measured in its Performance section
     assertTrue(only(stage, "ENV").contains(README_JVM_FLAGS), "JAVA_OPTS has " + README_JVM_FLAGS);
-    assertTrue(Files.readString(Path.of("README.md")).contains("java -XX:SharedArchiveFile=target/chat-server.jsa "
-        + README_JVM_FLAGS + " -jar target/chat-server.jar"), "the README's run command has " + README_JVM_FLAGS);
+    assertTrue(Files.readString(Path.of("README.md")).contains("java -XX:SharedArchiveFile=target/chat-server.jsa"
+        + " -Dorg.sqlite.lib.path=target/sqlite-native " + README_JVM_FLAGS + " -jar target/chat-server.jar"),
+        "the README's run command has " + README_JVM_FLAGS);
     // and the build's training run for that command's archive (pom.xml) starts with the same flags
     String pom = Files.readString(Path.of("pom.xml"));
     String training = pom.substring(pom.indexOf("<id>train-class-data-sharing-archive</id>"));
@@ -232,6 +244,7 @@ class DockerfileTest {
     }
     assertEquals(README_JVM_FLAGS, String.join(" ", args.subList(0, README_JVM_FLAGS.split(" ").length)), arguments);
     assertTrue(args.contains("-XX:ArchiveClassesAtExit=${project.build.directory}/chat-server.jsa"), arguments);
+    assertTrue(args.contains("-Dorg.sqlite.lib.path=${project.build.directory}/sqlite-native"), arguments);
   }
 
   @Test
@@ -248,7 +261,7 @@ class DockerfileTest {
     assertNotEquals(image.clusterPort, image.clusterEventBusPort);
     String javaOpts = env.get("JAVA_OPTS");
     assertTrue(javaOpts.contains(HAZELCAST_JVM_FLAGS), "JAVA_OPTS has " + HAZELCAST_JVM_FLAGS);
-    assertTrue(javaOpts.startsWith(README_JVM_FLAGS), "the memory flags come first: " + javaOpts);
+    assertTrue(javaOpts.startsWith(README_JVM_FLAGS), "the README's flags come first: " + javaOpts);
     // the avatar folder exists in the image, owned by the server's user: a volume mounted there
     // (the shared one of docker-compose.yml) starts out writable
     String avatarDir = only(finalStage(parse(Path.of("Dockerfile"))), "WORKDIR") + "/" + image.avatarDir;

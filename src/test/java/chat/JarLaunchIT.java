@@ -11,7 +11,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
@@ -23,8 +22,6 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.zip.ZipEntry;
-import java.util.zip.ZipFile;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -48,8 +45,8 @@ class JarLaunchIT {
   @TempDir
   static Path cds;
   static Path archive;
-  /** SQLite's native library taken out of the jar, as the Dockerfile's build stage does for /app/lib. */
-  static Path sqliteLib;
+  /** SQLite's native library as mvn package copies it out of the jar (chat.SqliteLibrary), which the image copies to /app/lib. */
+  static final Path sqliteLib = Path.of("target/sqlite-native").toAbsolutePath();
 
   @TempDir
   Path data;
@@ -68,7 +65,7 @@ class JarLaunchIT {
     Path jar = Path.of("target/chat-server.jar").toAbsolutePath();
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     archive = cds.resolve("chat-server.jsa");
-    sqliteLib = extractSqliteLibrary(jar, Files.createDirectories(cds.resolve("lib")));
+    assertTrue(Files.isRegularFile(sqliteLib.resolve("libsqlitejdbc.so")), "mvn package copied SQLite's library to " + sqliteLib);
     Path training = Files.createDirectories(cds.resolve("training"));
     ProcessBuilder pb = new ProcessBuilder("sh", "-c",
         "exec \"$JAVA\" -Dorg.sqlite.lib.path=\"$LIB\" $JAVA_OPTS -XX:ArchiveClassesAtExit=\"$JSA\" -jar \"$JAR\""
@@ -95,27 +92,10 @@ class JarLaunchIT {
     assertEquals(0, c.exitValue(), "the image's JVM flags can map the archive: " + Files.readString(cds.resolve("check.out")));
   }
 
-  /**
-   * What the Dockerfile's build stage does with {@code jar xf}: the jar's
-   * {@code org/sqlite/native/Linux/$(uname -m)/libsqlitejdbc.so}, into {@code folder}.
-   */
-  private static Path extractSqliteLibrary(Path jar, Path folder) throws Exception {
-    Process uname = new ProcessBuilder("uname", "-m").start();
-    String arch = new String(uname.getInputStream().readAllBytes(), StandardCharsets.US_ASCII).strip();
-    assertEquals(0, uname.waitFor());
-    try (ZipFile zip = new ZipFile(jar.toFile())) {
-      ZipEntry entry = zip.getEntry("org/sqlite/native/Linux/" + arch + "/libsqlitejdbc.so");
-      assertNotNull(entry, "the jar has SQLite's library for Linux/" + arch);
-      try (InputStream in = zip.getInputStream(entry)) {
-        Files.copy(in, folder.resolve("libsqlitejdbc.so"));
-      }
-    }
-    return folder;
-  }
-
   @Test
   @Timeout(60)
-  @DisplayName("mvn package trains target/chat-server.jsa, and the README's run command maps it")
+  @DisplayName("mvn package trains target/chat-server.jsa and copies SQLite's library, and the README's run command"
+      + " starts with both")
   void packageTrainsTheArchiveOfTheReadmeRunCommand() throws Exception {
     Path archive = Path.of("target/chat-server.jsa");
     assertTrue(Files.size(archive) > 1_000_000, "an archive of the loaded classes: " + Files.size(archive));
@@ -123,15 +103,23 @@ class JarLaunchIT {
     assertTrue(run.find(), "the README's run command");
     List<String> command = new ArrayList<>(List.of(run.group(1).split(" ")));
     assertTrue(command.contains("-XX:SharedArchiveFile=target/chat-server.jsa"), run.group(1));
+    assertTrue(command.contains("-Dorg.sqlite.lib.path=target/sqlite-native"), run.group(1));
     assertEquals(List.of("-jar", "target/chat-server.jar"), command.subList(command.size() - 2, command.size()));
     command.set(0, Path.of(System.getProperty("java.home"), "bin", "java").toString());
     command.add(1, "-Xshare:on"); // fails to start when the archive cannot be mapped
-    command.add("--version");
-    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertTrue(p.waitFor(30, TimeUnit.SECONDS));
-    assertEquals(0, p.exitValue(), out);
-    assertTrue(out.startsWith("chat-server "), out);
+    // from the project folder, as a user runs it; its data in this test's folder
+    ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
+    pb.environment().keySet().removeIf(k -> k.startsWith("CHAT_"));
+    pb.environment().putAll(Map.of("CHAT_HTTP_PORT", "0", "CHAT_TCP_PORT", "0", "CHAT_HOST", "127.0.0.1",
+        "CHAT_DB_URL", "jdbc:sqlite:" + data.resolve("usr.db"), "CHAT_AVATAR_DIR", data.resolve("avatar").toString()));
+    process = pb.start();
+    waitForListening(new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8)));
+    String maps = Files.readString(Path.of("/proc/" + process.pid() + "/maps"));
+    assertTrue(maps.contains(sqliteLib.resolve("libsqlitejdbc.so").toString()), "SQLite's library mapped from " + sqliteLib);
+    process.destroy();
+    assertTrue(process.waitFor(10, TimeUnit.SECONDS), "stopped within 10 s of SIGTERM");
+    assertEquals(0, process.exitValue());
+    assertTrue(Files.exists(data.resolve("usr.db")), "the database where CHAT_DB_URL says");
   }
 
   @AfterEach

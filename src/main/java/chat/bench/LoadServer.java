@@ -36,7 +36,7 @@ import java.util.stream.Stream;
  */
 final class LoadServer implements AutoCloseable {
 
-  static final String DEFAULT_JVM = "-XX:+UseSerialGC -Xms16m -Xmx512m -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20";
+  static final String DEFAULT_JVM = "-XX:+UseSerialGC -Xms16m -Xmx512m -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20 -XX:CompileThresholdScaling=10";
   private static final Pattern LISTENING = Pattern.compile("Chat server listening: HTTP port (\\d+), TCP port (\\d+)");
   /**
    * The server runs at log level WARN (a log line per login would cost it CPU during a storm), but
