@@ -13,7 +13,7 @@ import java.nio.file.StandardCopyOption;
  * this machine (the one sqlite-jdbc itself would pick) out of the jar into FOLDER, for
  * {@code -Dorg.sqlite.lib.path=FOLDER}. Without that property sqlite-jdbc writes the library to
  * the temporary folder at every start, compares it byte by byte with the jar's, scans the folder
- * for stale copies and runs {@code uname}: about 0.1 s of a 1 s start (README, Performance).
+ * for stale copies and runs {@code uname}: about 0.1 s of a start (README, Performance).
  * {@code mvn package} runs it into {@code target/sqlite-native}, which the README's run command
  * and the image use.
  *
