@@ -39,7 +39,7 @@ EXPOSE 5001 8889 5443 8890 5701 5702
 # Serial GC with a small young generation and a heap that gives memory back: the live heap is small
 # and the event loops should not share their cores with GC threads (5.2 kB of RSS per idle session
 # measured with 19,000 sessions: README, Performance); compile thresholds x10, so that a start
-# compiles far fewer methods (0.3 s of a 1.3 s start on one core; the hot paths still reach full
+# compiles far fewer methods (0.3 s less on one core; the hot paths still reach full
 # optimisation within seconds of load: README, Quick start); container-aware heap sizing, and a restart (not a limp) on running out of memory; then the module access Hazelcast asks
 # for in cluster mode (without it, it warns and runs slower paths): opens and exports only, no effect
 # when clustering is off; override with -e JAVA_OPTS=...
@@ -49,7 +49,7 @@ ENV JAVA_OPTS="-XX:+UseSerialGC -Xmn8m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRa
 # Class-data sharing: a training start of the server, here at build time, records the classes a
 # start loads (about 4,700) in an archive that every start of the container then maps instead of
 # reading and verifying them from the jar: with SQLite's library from /app/lib and the flags above,
-# startup to both ports on one core 2.8 s -> 0.9 s (README, Performance). The archive belongs to this JDK and this
+# startup to both ports on one core 1.9 s -> 0.7 s (README, Performance). The archive belongs to this JDK and this
 # jar; a start that cannot use it (other flags, another JDK) falls back to the jar.
 RUN mkdir /tmp/cds-training && cd /tmp/cds-training \
  && CHAT_HTTP_PORT=0 CHAT_TCP_PORT=0 CHAT_HOST=127.0.0.1 CHAT_AUTH_HASHCOST=low \
