@@ -188,7 +188,8 @@ class DockerfileTest {
     String copy = pom.substring(pom.indexOf("<id>copy-sqlite-library</id>"));
     copy = copy.substring(0, copy.indexOf("</execution>"));
     assertTrue(copy.contains("<phase>package</phase>") && !copy.contains("<skip>"), "every package runs it: " + copy);
-    assertTrue(copy.contains("<argument>chat.SqliteLibrary</argument>\n                <argument>${project.build.directory}/sqlite-native</argument>"), copy);
+    assertTrue(copy.replaceAll("\\s+", "").contains(
+        "<argument>chat.SqliteLibrary</argument><argument>${project.build.directory}/sqlite-native</argument>"), copy);
     assertTrue(pom.indexOf("<id>copy-sqlite-library</id>") < pom.indexOf("<id>train-class-data-sharing-archive</id>"),
         "the library is there before the training start loads it");
     assertTrue(finalStage(all).stream().anyMatch(i -> i.keyword().equals("COPY")
