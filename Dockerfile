@@ -56,8 +56,10 @@ RUN mkdir /tmp/cds-training && cd /tmp/cds-training \
     java -Dorg.sqlite.lib.path=/app/lib $JAVA_OPTS -XX:ArchiveClassesAtExit=/app/chat-server.jsa -jar /app/chat-server.jar --exit-after-startup \
  && cd / && rm -rf /tmp/cds-training && chmod 444 /app/chat-server.jsa
 USER chat
-# ready = the database answers (GET /health/ready); the jar asks it itself, the image has no curl
+# ready = the database answers (GET /health/ready); the jar asks it itself, the image has no curl.
+# A fresh JVM every 30 s: the class-data-sharing archive and C1 only keep it at about 0.4 s and 0.5 s
+# of CPU (README, Container)
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
-  CMD ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx32m", "-jar", "/app/chat-server.jar", "healthcheck"]
+  CMD ["java", "-XX:SharedArchiveFile=/app/chat-server.jsa", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx32m", "-jar", "/app/chat-server.jar", "healthcheck"]
 # every config key can be set with an environment variable, e.g. -e CHAT_TCP_PORT=9000
 ENTRYPOINT ["sh", "-c", "exec java -XX:SharedArchiveFile=/app/chat-server.jsa -Dorg.sqlite.lib.path=/app/lib $JAVA_OPTS -jar /app/chat-server.jar \"$@\"", "chat-server"]

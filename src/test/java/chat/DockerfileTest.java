@@ -280,6 +280,8 @@ class DockerfileTest {
     String healthcheck = only(finalStage(parse(Path.of("Dockerfile"))), "HEALTHCHECK");
     assertTrue(healthcheck.contains("CMD [\"java\""), healthcheck);
     assertTrue(healthcheck.contains("\"-jar\", \"/app/chat-server.jar\", \"healthcheck\"]"), healthcheck);
+    // a fresh JVM every 30 s: it maps the archive the image trained (JarLaunchIT runs this command)
+    assertTrue(healthcheck.contains("\"-XX:SharedArchiveFile=/app/chat-server.jsa\""), healthcheck);
     assertTrue(chat.Main.help().contains("healthcheck"), "Main knows the healthcheck command");
   }
 }

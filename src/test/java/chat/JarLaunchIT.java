@@ -253,10 +253,20 @@ class JarLaunchIT {
     }
   }
 
-  /** The Dockerfile's HEALTHCHECK command line, with the container's environment. */
+  /**
+   * The Dockerfile's HEALTHCHECK command line, read from the Dockerfile (the image's archive and jar
+   * replaced by the ones of this test), with the container's environment.
+   */
   private int runHealthcheck(String java, Path jar, int httpPort) throws Exception {
-    ProcessBuilder pb = new ProcessBuilder(java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx32m", "-jar",
-        jar.toString(), "healthcheck").directory(data.toFile()).redirectErrorStream(true)
+    Matcher cmd = Pattern.compile("(?m)^\\s*CMD (\\[.*\\])$").matcher(Files.readString(Path.of("Dockerfile")));
+    assertTrue(cmd.find(), "the Dockerfile's HEALTHCHECK CMD");
+    List<String> command = new ArrayList<>();
+    for (Object arg : new io.vertx.core.json.JsonArray(cmd.group(1))) {
+      command.add(arg.toString().replace("/app/chat-server.jsa", archive.toString()).replace("/app/chat-server.jar", jar.toString()));
+    }
+    assertEquals("java", command.get(0), command.toString());
+    command.set(0, java);
+    ProcessBuilder pb = new ProcessBuilder(command).directory(data.toFile()).redirectErrorStream(true)
         .redirectOutput(data.resolve("healthcheck.out").toFile());
     pb.environment().put("CHAT_HTTP_PORT", String.valueOf(httpPort));
     Process check = pb.start();
