@@ -11,6 +11,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxBuilder;
 import io.vertx.core.VertxOptions;
+import io.vertx.core.file.FileSystemOptions;
 import io.vertx.micrometer.MetricsDomain;
 import io.vertx.micrometer.MicrometerMetricsFactory;
 import io.vertx.micrometer.MicrometerMetricsOptions;
@@ -86,7 +87,7 @@ public final class Main {
    * a bad configuration value like any other.
    */
   private static ChatConfig loadConfig(String confFile, boolean checkTls) {
-    Vertx bootstrap = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1).setWorkerPoolSize(1));
+    Vertx bootstrap = Vertx.vertx(vertxOptions().setEventLoopPoolSize(1).setWorkerPoolSize(1));
     try {
       ChatConfig config = ConfigLoader.load(bootstrap, confFile).await(30, TimeUnit.SECONDS);
       if (checkTls && config.tlsEnabled) {
@@ -103,9 +104,21 @@ public final class Main {
     }
   }
 
+  /**
+   * What every Vert.x instance of this program starts from. Vert.x's file system would otherwise
+   * answer a relative path missing on disk from the jar's resources, copying what it finds to a
+   * {@code vertx-cache-*} folder in the temporary directory, which it makes at every start and
+   * removes only on a clean stop: each killed or crashed server left one behind. The server reads
+   * real files only (the default avatar is copied out of the jar by {@link ChatServer}).
+   */
+  public static VertxOptions vertxOptions() {
+    return new VertxOptions().setFileSystemOptions(
+        new FileSystemOptions().setClassPathResolvingEnabled(false).setFileCachingEnabled(false));
+  }
+
   /** {@code exitAfterStartup}: stop cleanly (exit 0) right after the startup line, e.g. to train a class-data-sharing archive. */
   private static void run(ChatConfig config, long started, boolean exitAfterStartup) {
-    VertxOptions options = new VertxOptions().setPreferNativeTransport(true)
+    VertxOptions options = vertxOptions().setPreferNativeTransport(true)
         .setEventLoopPoolSize(config.availableEventLoops());
     PrometheusMeterRegistry registry = null;
     VertxBuilder builder = Vertx.builder();

@@ -129,6 +129,25 @@ class ProcessTest {
   }
 
   @Test
+  @DisplayName("a running server keeps no vertx-cache folder in the temporary directory: a kill -9 leaves none behind")
+  void noVertxCacheFolder() throws Exception {
+    ServerProcess p = start(testEnv());
+    ServerProcess.Ports ports = p.awaitListening(STARTUP);
+    // Vert.x made its cache folder at startup; a registration (the user's avatar folder, made through
+    // Vert.x's file system under the relative avatar/) and an avatar request use the file system too
+    try (LineClient c = new LineClient(ports.tcp())) {
+      c.registerAndLogin("cacheuser", "cache-pw");
+    }
+    assertEquals(200, new Http(ports.http()).get("/avatar/cacheuser/default_avatar.png").status());
+
+    p.kill();
+    try (var entries = Files.list(p.tempDir())) {
+      List<String> caches = entries.map(e -> e.getFileName().toString()).filter(n -> n.startsWith("vertx-cache")).toList();
+      assertEquals(List.of(), caches, "Vert.x cache folders in " + p.tempDir());
+    }
+  }
+
+  @Test
   @DisplayName("the working directory is the data folder: usr.db and avatar/ with the default avatar appear there")
   void dataFolderIsWorkingDirectory() throws Exception {
     ServerProcess p = start(testEnv());

@@ -1,5 +1,6 @@
 package chat.admin;
 
+import chat.Main;
 import chat.auth.PasswordHasher;
 import chat.config.ChatConfig;
 import chat.config.ConfigException;
@@ -9,7 +10,6 @@ import chat.store.AdminQueue;
 import chat.store.UserStore;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import io.vertx.core.VertxOptions;
 import org.slf4j.LoggerFactory;
 
 import java.io.BufferedReader;
@@ -112,7 +112,7 @@ public final class AdminCli {
       return 0;
     }
     quietLogging();
-    Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1).setWorkerPoolSize(2).setInternalBlockingPoolSize(1));
+    Vertx vertx = Vertx.vertx(Main.vertxOptions().setEventLoopPoolSize(1).setWorkerPoolSize(2).setInternalBlockingPoolSize(1));
     try {
       ChatConfig config;
       try {

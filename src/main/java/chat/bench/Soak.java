@@ -1,7 +1,7 @@
 package chat.bench;
 
+import chat.Main;
 import io.vertx.core.Vertx;
-import io.vertx.core.VertxOptions;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.NetClient;
@@ -166,7 +166,7 @@ public final class Soak {
   }
 
   private boolean run() throws Exception {
-    Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1).setPreferNativeTransport(true));
+    Vertx vertx = Vertx.vertx(Main.vertxOptions().setEventLoopPoolSize(1).setPreferNativeTransport(true));
     NetClient net = vertx.createNetClient(new NetClientOptions().setTcpNoDelay(true));
     Member[] members = new Member[clients];
     CountDownLatch ready = new CountDownLatch(clients);

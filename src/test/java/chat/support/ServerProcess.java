@@ -21,6 +21,10 @@ import java.util.regex.Pattern;
  * <p>stdout and stderr go to files outside the data folder, not to pipes: with pipes, the JDK
  * closes the stream under a blocked reader when the process exits ("Stream closed") and the last
  * lines, e.g. the shutdown log, are lost.
+ *
+ * <p>Its temporary directory ({@code java.io.tmpdir}) is {@code <logDir>/tmp}, not the machine's:
+ * tests end their servers with kill -9, and what a killed JVM had there (sqlite-jdbc's copy of its
+ * native library, half a megabyte each) then goes with the test's folder.
  */
 public final class ServerProcess implements AutoCloseable {
 
@@ -33,12 +37,14 @@ public final class ServerProcess implements AutoCloseable {
   private final long startedNanos;
   private final Path out;
   private final Path err;
+  private final Path tempDir;
 
-  private ServerProcess(Process process, long startedNanos, Path out, Path err) {
+  private ServerProcess(Process process, long startedNanos, Path out, Path err, Path tempDir) {
     this.process = process;
     this.startedNanos = startedNanos;
     this.out = out;
     this.err = err;
+    this.tempDir = tempDir;
   }
 
   /** Starts {@code chat.Main} in {@code workDir}; its output goes to new files in {@code logDir}. */
@@ -49,11 +55,14 @@ public final class ServerProcess implements AutoCloseable {
     cmd.add("-XX:+UseSerialGC");
     cmd.add("-XX:TieredStopAtLevel=1");
     cmd.add("-Xmx256m");
+    Path tempDir = logDir.resolve("tmp");
+    cmd.add("-Djava.io.tmpdir=" + tempDir);
     cmd.add("-cp");
     cmd.add(System.getProperty("java.class.path"));
     cmd.add("chat.Main");
     cmd.addAll(List.of(args));
     try {
+      Files.createDirectories(tempDir);
       Path out = Files.createTempFile(logDir, "server-", ".out");
       Path err = Files.createTempFile(logDir, "server-", ".err");
       ProcessBuilder pb = new ProcessBuilder(cmd).directory(workDir.toFile())
@@ -61,7 +70,7 @@ public final class ServerProcess implements AutoCloseable {
       pb.environment().keySet().removeIf(k -> k.startsWith("CHAT_"));
       pb.environment().putAll(env);
       long t0 = System.nanoTime();
-      return new ServerProcess(pb.start(), t0, out, err);
+      return new ServerProcess(pb.start(), t0, out, err, tempDir);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
@@ -69,6 +78,11 @@ public final class ServerProcess implements AutoCloseable {
 
   public Process process() {
     return process;
+  }
+
+  /** The server's {@code java.io.tmpdir}, shared by the servers started with the same log folder. */
+  public Path tempDir() {
+    return tempDir;
   }
 
   public List<String> stdout() {
