@@ -182,6 +182,8 @@ class MetricsTest {
         Map.entry("chat_password_hashing_seconds_max", "gauge"),
         Map.entry("chat_event_loop_delay_seconds", "summary"),
         Map.entry("chat_event_loop_delay_seconds_max", "gauge"),
+        Map.entry("chat_broadcast_pass_seconds", "summary"),
+        Map.entry("chat_broadcast_pass_seconds_max", "gauge"),
         Map.entry("chat_db_operations_seconds", "summary"),
         Map.entry("chat_db_operations_seconds_max", "gauge"),
         Map.entry("chat_db_operations_in_flight", "gauge"),
@@ -191,7 +193,7 @@ class MetricsTest {
     // before any traffic, every traffic meter is there at zero (so rate() and increase() see the first event)
     for (String gaugeOrCounter : List.of("chat_connections", "chat_sessions", "chat_messages_in_total",
         "chat_deliveries_total", "chat_broadcast_writes_total", "chat_slow_consumers_dropped_total",
-        "chat_password_hashing_seconds_count",
+        "chat_password_hashing_seconds_count", "chat_broadcast_pass_seconds_count",
         "chat_password_hashing_seconds_sum", "chat_db_operations_in_flight")) {
       assertEquals(0.0, p.value(gaugeOrCounter), gaugeOrCounter);
     }
@@ -348,6 +350,36 @@ class MetricsTest {
     double beforeReady = after.value("chat_db_operations_seconds_count");
     assertEquals(200, http.get("/health/ready").status());
     assertEquals(beforeReady + 1, value("chat_db_operations_seconds_count"));
+  }
+
+  @Test
+  @DisplayName("chat_broadcast_pass times one pass per chat written to the sessions, and none while no session holds")
+  void broadcastPassesAreTimed() {
+    server(new JsonObject().put("tcp.instances", 1));
+    Prometheus before = scrape();
+
+    // an HTTP chat with no socket session anywhere: a pass with nobody to write is not counted
+    Http http = server().http();
+    http.register("dave", "pw-dave");
+    String daveToken = http.login("dave", "pw-dave");
+    assertEquals(200, http.post("/api/chat", "{\"message\":\"nobody listens\"}", "Authorization", daveToken).status());
+
+    LineClient alice = connect();
+    LineClient bob = connect();
+    String token = alice.registerAndLogin("alice", "pw-alice");
+    bob.registerAndLogin("bob", "pw-bob");
+    int n = 6;
+    for (int i = 0; i < n; i++) {   // each chat awaited: one pass each, over both sessions
+      alice.send(chat(token, "pass " + i));
+      expectSentAndOwnCopy(alice, "pass " + i);
+      expectBroadcast(bob, "pass " + i);
+    }
+    Prometheus after = Prometheus.scrapeWhen(http,
+        p -> p.value("chat_broadcast_pass_seconds_count") >= before.value("chat_broadcast_pass_seconds_count") + n);
+    assertEquals(before.value("chat_broadcast_pass_seconds_count") + n, after.value("chat_broadcast_pass_seconds_count"));
+    double seconds = after.value("chat_broadcast_pass_seconds_sum") - before.value("chat_broadcast_pass_seconds_sum");
+    assertTrue(seconds > 0 && seconds < 5, "time of " + n + " passes over two sessions: " + seconds + " s");
+    assertTrue(after.value("chat_broadcast_pass_seconds_max") > 0, "max of the passes");
   }
 
   @Test

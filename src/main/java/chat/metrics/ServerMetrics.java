@@ -38,6 +38,12 @@ public final class ServerMetrics implements AutoCloseable {
     public volatile long deliveries;
     public volatile long broadcastWrites;
     public volatile long slowConsumersDropped;
+    /** Shared by every verticle: one record per broadcast pass, a few hundred a second at most. */
+    public final Timer broadcastPasses;
+
+    TcpStats(Timer broadcastPasses) {
+      this.broadcastPasses = broadcastPasses;
+    }
   }
 
   private final MeterRegistry registry;
@@ -50,6 +56,7 @@ public final class ServerMetrics implements AutoCloseable {
   private final Timer hashing;
   private final Timer eventLoopDelay;
   private final Timer dbOperations;
+  private final Timer broadcastPasses;
   private final java.util.Map<String, Counter> limited = new java.util.concurrent.ConcurrentHashMap<>();
 
   /** @param prometheus the registry to fill, or null for metrics off */
@@ -84,6 +91,10 @@ public final class ServerMetrics implements AutoCloseable {
     eventLoopDelay = Timer.builder("chat_event_loop_delay")
         .description("How late a 100 ms timer fires on each TCP event loop: time the loop was busy").register(registry);
     dbOperations = Timer.builder("chat_db_operations").description("Database operations, from submit to completion")
+        .register(registry);
+    broadcastPasses = Timer.builder("chat_broadcast_pass")
+        .description("Broadcast passes of a TCP event loop: from the start of a pass until each of the loop's sessions"
+            + " has been written every chat accepted before it. A chat reaches every session within about one pass")
         .register(registry);
     // every known outcome is exported from the start, at 0: a series that appears only with its
     // first event makes rate() and increase() miss that event, and alerts on it never fire
@@ -120,7 +131,7 @@ public final class ServerMetrics implements AutoCloseable {
   }
 
   public TcpStats newTcpStats() {
-    TcpStats s = new TcpStats();
+    TcpStats s = new TcpStats(broadcastPasses);
     tcp.add(s);
     return s;
   }

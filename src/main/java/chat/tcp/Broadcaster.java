@@ -35,6 +35,9 @@ import java.util.concurrent.TimeUnit;
  * by the last one, which the pass has already visited or is about to, so no holder is skipped; a
  * holder that arrives during a pass starts at the end of the log and has nothing pending. Batches
  * are released once a whole pass has started after them.
+ *
+ * <p>{@code chat_broadcast_pass} on {@code /metrics} times the passes (one with sessions to write),
+ * so it shows how long chats take to reach every session.
  */
 final class Broadcaster {
 
@@ -65,6 +68,8 @@ final class Broadcaster {
   private int passPos = -1;
   /** headSeq when the current pass started: every batch before it reaches every holder during the pass. */
   private long passStartSeq;
+  /** System.nanoTime() when the current pass started, for chat_broadcast_pass; 0 for a pass without holders. */
+  private long passStartNanos;
   private boolean stepScheduled;
   private boolean closed;
 
@@ -147,6 +152,7 @@ final class Broadcaster {
       }
       passStartSeq = headSeq;
       passPos = holderCount - 1;
+      passStartNanos = holderCount > 0 ? System.nanoTime() : 0;
     }
     // counted here and published once per step: the stats fields are volatile, read by /metrics
     long writes = 0;
@@ -166,6 +172,10 @@ final class Broadcaster {
         deliveries += linesAppended - linesBefore.get(from);
         h.deliver(log, from, iov);
       }
+    }
+    if (passPos < 0 && passStartNanos != 0) {
+      stats.broadcastPasses.record(System.nanoTime() - passStartNanos, TimeUnit.NANOSECONDS);
+      passStartNanos = 0;
     }
     stats.broadcastWrites += writes;
     stats.deliveries += deliveries;
