@@ -249,6 +249,26 @@ class DockerfileTest {
   }
 
   @Test
+  @DisplayName("the benchmarks start the server with the run command's flags: bench scripts and the Load tool")
+  void benchmarksUseTheRunCommandFlags() throws Exception {
+    for (String script : List.of("bench/side-by-side.sh", "bench/cluster.sh", "bench/startup.sh")) {
+      String text = Files.readString(Path.of(script));
+      Matcher defaults = Pattern.compile("JAVA_OPTS=\\$\\{JAVA_OPTS:-([^}]*)}|JAVA_OPTS=\"([^\"]*)\"").matcher(text);
+      assertTrue(defaults.find(), script + " sets a default JAVA_OPTS");
+      String flags = defaults.group(1) != null ? defaults.group(1) : defaults.group(2);
+      assertTrue(containsAll(flags, README_JVM_FLAGS), script + "'s JAVA_OPTS " + flags + " lacks some of " + README_JVM_FLAGS);
+    }
+    java.lang.reflect.Field loadDefault = Class.forName("chat.bench.LoadServer").getDeclaredField("DEFAULT_JVM");
+    loadDefault.setAccessible(true);
+    String flags = (String) loadDefault.get(null);
+    assertTrue(containsAll(flags, README_JVM_FLAGS), "Load's --server-jvm default " + flags + " lacks some of " + README_JVM_FLAGS);
+  }
+
+  private static boolean containsAll(String flags, String wanted) {
+    return List.of(flags.trim().split("\\s+")).containsAll(List.of(wanted.split(" ")));
+  }
+
+  @Test
   @DisplayName("cluster mode: Hazelcast's member port and a fixed event-bus port are exposed, the JVM has the access"
       + " Hazelcast asks for, and clustering stays off by default")
   void clusterPortsAndFlags() throws IOException {
