@@ -57,9 +57,10 @@ import static org.junit.jupiter.api.Assertions.fail;
  * cluster-wide; a node killed with -9 gives its users back at once and costs the others nothing;
  * a replacement node joins the running ones; a node stopped with SIGTERM gives its users back too.
  *
- * <p>Three clusters, one after the other (tests of a group share theirs; the next group's start
- * stops the previous one): the default settings; short token and reaper times; and one for the
- * node failure and rejoin, which change its membership.
+ * <p>Four clusters, one after the other (tests of a group share theirs; the next group's start
+ * stops the previous one): the default settings; short token and reaper times; one for the node
+ * failure and rejoin, which change its membership; and one whose nodes find each other through a
+ * DNS name, as on Kubernetes, instead of a member list.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ClusterProcessTest {
@@ -119,9 +120,16 @@ class ClusterProcessTest {
 
   /** The cluster of {@code kind}, started at its first use; the cluster of another kind is stopped first. */
   private static ClusterNodes cluster(String kind, Map<String, String> env) {
+    return cluster(kind, env, false);
+  }
+
+  private static ClusterNodes cluster(String kind, Map<String, String> env, boolean kubernetesDns) {
     if (!kind.equals(clusterKind)) {
       stopCluster();
       ClusterNodes c = new ClusterNodes(root, db, 3, env);
+      if (kubernetesDns) {
+        c.kubernetesDns();
+      }
       long t0 = System.nanoTime();
       try {
         c.start();
@@ -161,6 +169,11 @@ class ClusterProcessTest {
   /** Default settings; its membership changes (a node is killed, a new one joins). */
   private static ClusterNodes failover() {
     return cluster("failover", Map.of());
+  }
+
+  /** Default settings; the nodes find each other through a DNS name (cluster.kubernetesService), not a member list. */
+  private static ClusterNodes kubernetes() {
+    return cluster("kubernetes", Map.of(), true);
   }
 
   // ---- wire helpers ----
@@ -1187,6 +1200,29 @@ class ClusterProcessTest {
       System.out.println("[figures] after SIGTERM: session resumed on another node " + millisSince(stopped) + " ms later");
     }
     c.awaitMembers(2, Duration.ofSeconds(30));
+  }
+
+  @Test
+  @Order(30)
+  @DisplayName("Kubernetes discovery (cluster.kubernetesService): three nodes that find each other through a DNS name form one cluster")
+  void nodesFoundThroughDnsFormOneCluster() {
+    ClusterNodes c = kubernetes(); // start() has waited until every node sees 3 members
+    String tag = "k8s-" + tag();
+    String user = "k8sUser";
+    register(c.node(0), user);
+    LineClient s0 = c.node(0).connect();
+    String token = login(s0, user);
+    awaitKnownEverywhere(c, token, true);
+    try (LineInbox onNode0 = new LineInbox(s0, user)) {
+      // the session on node 0 holds the user on node 2 too, and an HTTP chat over node 1 reaches it
+      Http.Response elsewhere = c.node(2).http.post("/api/login", httpBody(user, password(user)));
+      assertEquals(409, elsewhere.status(), elsewhere.body());
+      assertEquals(HTTP_ALREADY_LOGGED_IN, elsewhere.body());
+      assertHttpChatSent(c.node(1), token, tag + " over node 1");
+      LineInbox.Line heard = onNode0.awaitFirst(broadcastWith(tag + " over node 1"), 10_000);
+      assertNotNull(heard, "the session on node 0 did not hear the chat sent over node 1: " + texts(onNode0.lines()));
+      assertBroadcast(heard.text(), user, tag + " over node 1");
+    }
   }
 
   private static void deleteTree(Path dir) throws IOException {

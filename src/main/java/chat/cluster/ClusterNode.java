@@ -43,7 +43,10 @@ public final class ClusterNode {
   private ClusterNode() {
   }
 
-  /** Builds a clustered Vert.x: joins the members of {@code cluster.members} (or multicast), or forms a cluster alone. */
+  /**
+   * Builds a clustered Vert.x: joins the members of {@code cluster.members} (or those found by multicast or
+   * through {@code cluster.kubernetesService}), or forms a cluster alone.
+   */
   public static Future<Vertx> start(VertxBuilder builder, VertxOptions options, ChatConfig config) {
     String address;
     try {
@@ -80,10 +83,19 @@ public final class ClusterNode {
     net.setPort(config.clusterPort).setPortAutoIncrement(false);
     JoinConfig join = net.getJoin();
     join.getAutoDetectionConfig().setEnabled(false);
+    boolean kubernetes = !config.clusterKubernetesService.isEmpty();
     join.getMulticastConfig().setEnabled(config.clusterMulticast);
-    TcpIpConfig tcp = join.getTcpIpConfig().setEnabled(!config.clusterMulticast).setConnectionTimeoutSeconds(2);
+    if (kubernetes) {
+      // DNS lookup mode: the headless Service's name resolves to the pods' addresses; it needs no
+      // access to the Kubernetes API (no service account, no RBAC)
+      int port = config.clusterKubernetesServicePort > 0 ? config.clusterKubernetesServicePort : config.clusterPort;
+      join.getKubernetesConfig().setEnabled(true)
+          .setProperty("service-dns", config.clusterKubernetesService)
+          .setProperty("service-port", Integer.toString(port));
+    }
+    TcpIpConfig tcp = join.getTcpIpConfig().setEnabled(!config.clusterMulticast && !kubernetes).setConnectionTimeoutSeconds(2);
     config.clusterMembers.forEach(tcp::addMember);
-    if (!config.clusterMulticast && config.clusterMembers.isEmpty()) {
+    if (tcp.isEnabled() && config.clusterMembers.isEmpty()) {
       tcp.addMember((address == null ? "127.0.0.1" : address) + ":" + config.clusterPort); // a cluster of one
     }
 

@@ -78,6 +78,13 @@ public final class ChatConfig {
   /** cluster.members: {@code host:port} of the members to join, comma-separated. */
   public final java.util.List<String> clusterMembers;
   public final boolean clusterMulticast;
+  /**
+   * cluster.kubernetesService: the DNS name of a headless Kubernetes Service whose addresses are the
+   * members (Hazelcast's Kubernetes discovery, DNS lookup mode); "" = not used.
+   */
+  public final String clusterKubernetesService;
+  /** cluster.kubernetesServicePort: the members' port behind that name; 0 = cluster.port. */
+  public final int clusterKubernetesServicePort;
   /** cluster.eventBusPort: the port the clustered event bus listens on; 0 = a free port. */
   public final int clusterEventBusPort;
   /** cluster.failureSeconds: a member silent this long is dead, and its sessions are released. */
@@ -170,6 +177,12 @@ public final class ChatConfig {
       }
     }
     clusterMulticast = (Boolean) values.get("cluster.multicast");
+    clusterKubernetesService = ((String) values.get("cluster.kubernetesService")).trim();
+    clusterKubernetesServicePort = integer("cluster.kubernetesServicePort", 0, 65535);
+    if (!clusterKubernetesService.isEmpty() && (clusterMulticast || !clusterMembers.isEmpty())) {
+      throw new ConfigException("configuration key 'cluster.kubernetesService' finds the members by itself: leave"
+          + " cluster.members empty and cluster.multicast false");
+    }
     clusterEventBusPort = integer("cluster.eventBusPort", 0, 65535);
     clusterFailureSeconds = integer("cluster.failureSeconds", 2, 600);
   }

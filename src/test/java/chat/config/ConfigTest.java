@@ -338,4 +338,25 @@ class ConfigTest {
     assertNames(overrideFails(new JsonObject().put("cluster.port", 0)), "cluster.port");
     assertNames(overrideFails(new JsonObject().put("cluster.name", " ")), "cluster.name");
   }
+
+  @Test
+  @DisplayName("cluster.kubernetesService: unused by default; excludes a member list and multicast")
+  void kubernetesDiscoveryKeys() {
+    ChatConfig off = ChatConfig.withOverrides(new JsonObject());
+    assertEquals("", off.clusterKubernetesService);
+    assertEquals(0, off.clusterKubernetesServicePort);
+    ChatConfig on = ChatConfig.withOverrides(new JsonObject().put("cluster.enabled", true)
+        .put("cluster.kubernetesService", " chat-cluster.chat.svc.cluster.local ").put("cluster.kubernetesServicePort", 5801));
+    assertEquals("chat-cluster.chat.svc.cluster.local", on.clusterKubernetesService);
+    assertEquals(5801, on.clusterKubernetesServicePort);
+    ConfigException withMembers = overrideFails(new JsonObject().put("cluster.kubernetesService", "chat-cluster")
+        .put("cluster.members", "node1"));
+    assertNames(withMembers, "cluster.kubernetesService");
+    assertNames(withMembers, "cluster.members");
+    ConfigException withMulticast = overrideFails(new JsonObject().put("cluster.kubernetesService", "chat-cluster")
+        .put("cluster.multicast", true));
+    assertNames(withMulticast, "cluster.kubernetesService");
+    assertNames(withMulticast, "cluster.multicast");
+    assertNames(overrideFails(new JsonObject().put("cluster.kubernetesServicePort", 70000)), "cluster.kubernetesServicePort");
+  }
 }

@@ -54,6 +54,8 @@ public final class ClusterNodes implements AutoCloseable {
   private final List<ServerProcess> processes = new CopyOnWriteArrayList<>();
   private final Thread killOnExit;
   private int restarts;
+  /** Members found through a DNS name (Kubernetes discovery) instead of the member list. */
+  private boolean kubernetesDns;
 
   /** A cluster of {@code size} nodes (not started yet) on {@code db}; {@code extraEnv} goes to every node. */
   public ClusterNodes(Path root, PgDatabase db, int size, Map<String, String> extraEnv) {
@@ -67,6 +69,17 @@ public final class ClusterNodes implements AutoCloseable {
     // a test JVM that ends without its @AfterAll (a crash, a kill) leaves no server behind
     this.killOnExit = new Thread(() -> processes.forEach(p -> p.process().destroyForcibly()), "kill-cluster-" + name);
     Runtime.getRuntime().addShutdownHook(killOnExit);
+  }
+
+  /**
+   * Before {@link #start()}: the nodes get no member list but find each other as on Kubernetes,
+   * through a DNS name ({@code cluster.kubernetesService}): {@code localhost}, which resolves to
+   * 127.0.0.1, at node 0's member port (every pod has the same port on Kubernetes; here only node 0
+   * is found, and the others join it).
+   */
+  public ClusterNodes kubernetesDns() {
+    this.kubernetesDns = true;
+    return this;
   }
 
   /** One running node: its process and the ports of its startup line. */
@@ -171,7 +184,13 @@ public final class ClusterNodes implements AutoCloseable {
     env.put("CHAT_CLUSTER_NAME", name);
     env.put("CHAT_CLUSTER_HOST", "127.0.0.1");
     env.put("CHAT_CLUSTER_PORT", Integer.toString(hazelcastPorts[index]));
-    env.put("CHAT_CLUSTER_MEMBERS", members);
+    if (kubernetesDns) {
+      env.put("CHAT_CLUSTER_MEMBERS", "");
+      env.put("CHAT_CLUSTER_KUBERNETESSERVICE", "localhost");
+      env.put("CHAT_CLUSTER_KUBERNETESSERVICEPORT", Integer.toString(hazelcastPorts[0]));
+    } else {
+      env.put("CHAT_CLUSTER_MEMBERS", members);
+    }
     env.put("CHAT_CLUSTER_EVENTBUSPORT", "0");
     env.putAll(dbEnv());
     env.putAll(extraEnv);
