@@ -115,6 +115,9 @@ final class LoadServer implements AutoCloseable {
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.addAll(Arrays.asList(jvmFlags.trim().split("\\s+")));
     cmd.add("-Dlogback.configurationFile=" + logback);
+    // its temporary files (sqlite-jdbc's copy of its native library) go with the folder, also when
+    // the server has to be killed
+    cmd.add("-Djava.io.tmpdir=" + Files.createDirectory(dir.resolve("tmp")));
     cmd.add("-cp");
     // the class path we run from, made absolute: the child runs in another folder
     cmd.add(Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
