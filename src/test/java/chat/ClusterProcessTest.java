@@ -6,6 +6,7 @@ import chat.support.Http;
 import chat.support.LineClient;
 import chat.support.LineInbox;
 import chat.support.PgDatabase;
+import chat.support.Prometheus;
 import chat.support.Postgres;
 import chat.support.RawHttp;
 import io.vertx.core.json.JsonObject;
@@ -1200,6 +1201,9 @@ class ClusterProcessTest {
       System.out.println("[figures] after SIGTERM: session resumed on another node " + millisSince(stopped) + " ms later");
     }
     c.awaitMembers(2, Duration.ofSeconds(30));
+    for (Node n : c.live()) {
+      assertEquals(2.0, Prometheus.scrape(n.http).value("chat_cluster_members"), n + ": /metrics after a node left");
+    }
   }
 
   @Test
@@ -1207,6 +1211,11 @@ class ClusterProcessTest {
   @DisplayName("Kubernetes discovery (cluster.kubernetesService): three nodes that find each other through a DNS name form one cluster")
   void nodesFoundThroughDnsFormOneCluster() {
     ClusterNodes c = kubernetes(); // start() has waited until every node sees 3 members
+    for (Node n : c.live()) {
+      Prometheus metrics = Prometheus.scrape(n.http);
+      assertEquals("gauge", metrics.type("chat_cluster_members"), n.toString());
+      assertEquals(3.0, metrics.value("chat_cluster_members"), n + " sees the others in /metrics");
+    }
     String tag = "k8s-" + tag();
     String user = "k8sUser";
     register(c.node(0), user);

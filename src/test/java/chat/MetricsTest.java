@@ -189,6 +189,7 @@ class MetricsTest {
         Map.entry("chat_db_operations_in_flight", "gauge"),
         Map.entry("chat_db_pool_max_connections", "gauge"));
     families.forEach((family, type) -> assertEquals(type, p.type(family), "# TYPE of " + family));
+    assertFalse(p.has("chat_cluster_members"), "no cluster gauge with the cluster off");
 
     // before any traffic, every traffic meter is there at zero (so rate() and increase() see the first event)
     for (String gaugeOrCounter : List.of("chat_connections", "chat_sessions", "chat_messages_in_total",

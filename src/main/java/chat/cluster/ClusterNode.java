@@ -143,4 +143,10 @@ public final class ClusterNode {
   public static int members(Vertx vertx) {
     return hazelcast(vertx).getCluster().getMembers().size();
   }
+
+  /** For {@code chat_cluster_members}: the members this node sees, itself included; 0 once its member has stopped. */
+  public static int liveMembers(Vertx vertx) {
+    HazelcastInstance hz = hazelcast(vertx);
+    return hz != null && hz.getLifecycleService().isRunning() ? hz.getCluster().getMembers().size() : 0;
+  }
 }
