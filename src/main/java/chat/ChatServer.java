@@ -149,12 +149,12 @@ public final class ChatServer {
     HttpVerticle.Operations operations = new HttpVerticle.Operations(registry, Health.liveness(vertx),
         readiness(vertx, users, config));
     AbuseLimits limits = AbuseLimits.of(config, System::nanoTime);
-    // clustered: tokens and sessions are cluster-wide (Hazelcast) and chats reach the other nodes in
-    // batches (ClusterRelay); else tokens and sessions in this process's memory and a local publish
     if (vertx.isClustered()) {
       metrics.gauge("chat_cluster_members", "Members of the cluster this node sees, itself included (0: its member stopped)",
-          () -> chat.cluster.ClusterNode.liveMembers(vertx));
+          () -> chat.cluster.ClusterNode.members(vertx));
     }
+    // clustered: tokens and sessions are cluster-wide (Hazelcast) and chats reach the other nodes in
+    // batches (ClusterRelay); else tokens and sessions in this process's memory and a local publish
     Future<Shared> shared = vertx.isClustered()
         ? chat.cluster.ClusterStores.open(vertx, config.tokenTtlSeconds * 1000L, clock)
             .compose(c -> chat.cluster.ClusterRelay.start(vertx)

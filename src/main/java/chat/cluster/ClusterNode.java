@@ -139,13 +139,11 @@ public final class ClusterNode {
         .put("members", hz.getCluster().getMembers().size()));
   }
 
-  /** How many members the cluster has, as this node sees it. */
+  /**
+   * How many members the cluster has, as this node sees it, itself included (the startup line,
+   * {@code chat_cluster_members}); 0 once its member has stopped.
+   */
   public static int members(Vertx vertx) {
-    return hazelcast(vertx).getCluster().getMembers().size();
-  }
-
-  /** For {@code chat_cluster_members}: the members this node sees, itself included; 0 once its member has stopped. */
-  public static int liveMembers(Vertx vertx) {
     HazelcastInstance hz = hazelcast(vertx);
     return hz != null && hz.getLifecycleService().isRunning() ? hz.getCluster().getMembers().size() : 0;
   }
